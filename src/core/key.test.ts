@@ -1,0 +1,92 @@
+import { createHash } from 'node:crypto';
+import { cacheKey, keyForUrl, normalizeHost, splitUrl } from './key';
+
+const md5 = (s: string): string => createHash('md5').update(s).digest('hex');
+
+describe('normalizeHost (nginx $host)', () => {
+  it.each([
+    ['example.com', 'example.com'],
+    ['Example.COM', 'example.com'],
+    ['example.com:8080', 'example.com'],
+    ['EXAMPLE.com:80', 'example.com'],
+    ['example.com.', 'example.com'],
+    ['example.com.:443', 'example.com'],
+    ['127.0.0.1:3000', '127.0.0.1'],
+    ['[::1]', '[::1]'],
+    ['[::1]:8080', '[::1]'],
+    ['[2001:DB8::1]:443', '[2001:db8::1]'],
+    ['localhost', 'localhost'],
+    ['xn--bcher-kva.example', 'xn--bcher-kva.example'],
+  ])('%s -> %s', (raw, want) => {
+    expect(normalizeHost(raw)).toBe(want);
+  });
+
+  it.each([
+    [''],
+    [':8080'],
+    ['a..b'],
+    ['exa/mple.com'],
+    ['exa\\mple.com'],
+    ['exa mple.com'],
+    ['exa\tmple'],
+    ['host\u0000name'],
+    ['h\u00e9st'],
+    ['[::1'],
+    ['.'],
+  ])('rejects %j as nginx would (400)', (raw) => {
+    expect(normalizeHost(raw)).toBeUndefined();
+  });
+
+  it('rejects a missing Host', () => {
+    expect(normalizeHost(undefined)).toBeUndefined();
+  });
+});
+
+describe('cacheKey: md5(prefix + $host + $request_uri)', () => {
+  it.each([
+    ['', 'example.com', '/'],
+    ['', 'example.com', '/a?b=1&c=2'],
+    ['', 'example.com', '/a?c=2&b=1'],
+    ['', 'example.com', '/caf%C3%A9?q=%20x'],
+    ['', '[::1]', '/x'],
+    ['site1:', 'example.com', '/'],
+  ])('prefix %j host %j uri %j', (prefix, host, uri) => {
+    expect(cacheKey(prefix, host, uri)).toBe(md5(prefix + host + uri));
+  });
+
+  it('is 32 lower-case hex chars', () => {
+    expect(cacheKey('', 'example.com', '/')).toMatch(/^[0-9a-f]{32}$/);
+  });
+
+  it('keeps query order and percent-encoding distinct, as nginx does', () => {
+    const keys = new Set([
+      cacheKey('', 'example.com', '/a?b=1&c=2'),
+      cacheKey('', 'example.com', '/a?c=2&b=1'),
+      cacheKey('', 'example.com', '/caf%C3%A9'),
+      cacheKey('', 'example.com', '/caf%c3%a9'),
+    ]);
+    expect(keys.size).toBe(4);
+  });
+
+  it('matches a known nginx vector: md5("example.com/")', () => {
+    expect(cacheKey('', 'example.com', '/')).toBe(md5('example.com/'));
+  });
+});
+
+describe('keyForUrl / splitUrl', () => {
+  it.each([
+    ['http://Example.com:8080/a?b=1', 'example.com', '/a?b=1'],
+    ['https://example.com', 'example.com', '/'],
+    ['http://example.com?x=1', 'example.com', '/?x=1'],
+    ['http://example.com/caf%C3%A9#frag', 'example.com', '/caf%C3%A9'],
+    ['http://user:pw@example.com/p', 'example.com', '/p'],
+    ['http://[::1]:80/p', '[::1]', '/p'],
+  ])('%s', (url, host, requestUri) => {
+    expect(splitUrl(url)).toEqual({ host, requestUri });
+    expect(keyForUrl('', url)).toBe(md5(host + requestUri));
+  });
+
+  it.each([['/relative'], ['ftp://example.com/'], ['http://a..b/']])('refuses %s', (url) => {
+    expect(keyForUrl('', url)).toBeUndefined();
+  });
+});

@@ -1,0 +1,45 @@
+// pino factory: one root logger per process, child loggers per component (never per request).
+import pino from 'pino';
+import type { Logger } from 'pino';
+
+export type { Logger } from 'pino';
+
+let root: Logger | undefined;
+
+/** The process logger; level from EDGE_LOG_LEVEL (default 'info', 'silent' under jest unless set). */
+export function rootLogger(): Logger {
+  if (root === undefined) {
+    const level = process.env.EDGE_LOG_LEVEL ?? (process.env.JEST_WORKER_ID !== undefined ? 'silent' : 'info');
+    root = pino({ name: 'edge-page-cache', level });
+  }
+  return root;
+}
+
+export function componentLogger(component: string): Logger {
+  return rootLogger().child({ component });
+}
+
+/**
+ * Logs at most once per interval per logger and reason, counting what it dropped, so a dead memcached
+ * under load writes a few lines a second, not thousands.
+ */
+export class RateLimitedLog {
+  private last = 0;
+  private dropped = 0;
+  constructor(
+    private readonly log: Logger,
+    private readonly intervalMs = 5000,
+  ) {}
+
+  warn(obj: Record<string, unknown>, msg: string): void {
+    const now = Date.now();
+    if (now - this.last < this.intervalMs) {
+      this.dropped++;
+      return;
+    }
+    this.last = now;
+    const dropped = this.dropped;
+    this.dropped = 0;
+    this.log.warn(dropped > 0 ? { ...obj, suppressed: dropped } : obj, msg);
+  }
+}

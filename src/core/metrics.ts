@@ -1,0 +1,113 @@
+// Every Prometheus metric, created once per registry at startup; label values come from closed sets only.
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export type StoreTier = 'l1' | 'l2';
+export type StoreOp = 'get' | 'set' | 'add' | 'delete';
+
+export interface CacheMetrics {
+  readonly registry: Registry;
+  readonly storeErrors: Counter<'tier' | 'op' | 'code'>;
+  readonly storeOps: Counter<'tier' | 'op' | 'result'>;
+  readonly requests: Counter<'status'>;
+  readonly notStored: Counter<'reason'>;
+  readonly stored: Counter<'tier'>;
+  readonly decodeErrors: Counter;
+  readonly originRequests: Counter<'result'>;
+  readonly originSeconds: Histogram<'result'>;
+  readonly coalesced: Counter;
+  readonly l1Bytes: Gauge;
+  readonly nodeUp: Gauge<'node'>;
+  readonly purged: Counter<'by'>;
+}
+
+const byRegistry = new WeakMap<Registry, CacheMetrics>();
+let defaultRegistry: Registry | undefined;
+
+/** Metrics on the given registry (created on first use, then shared), or on the package's default one. */
+export function cacheMetrics(registry?: Registry): CacheMetrics {
+  if (registry === undefined) {
+    if (defaultRegistry === undefined) {
+      defaultRegistry = new Registry();
+      collectDefaultMetrics({ register: defaultRegistry });
+    }
+    registry = defaultRegistry;
+  }
+  const existing = byRegistry.get(registry);
+  if (existing) return existing;
+  const registers = [registry];
+  const m: CacheMetrics = {
+    registry,
+    storeErrors: new Counter({
+      name: 'edge_cache_store_errors_total',
+      help: 'Store operations that failed and were treated as a miss or not written',
+      labelNames: ['tier', 'op', 'code'],
+      registers,
+    }),
+    storeOps: new Counter({
+      name: 'edge_cache_store_ops_total',
+      help: 'Store operations by tier, operation and result (hit, miss, ok, fail, skipped)',
+      labelNames: ['tier', 'op', 'result'],
+      registers,
+    }),
+    requests: new Counter({
+      name: 'edge_cache_requests_total',
+      help: 'Requests by cache status (X-Cache)',
+      labelNames: ['status'],
+      registers,
+    }),
+    notStored: new Counter({
+      name: 'edge_cache_not_stored_total',
+      help: 'Responses not stored, by reason',
+      labelNames: ['reason'],
+      registers,
+    }),
+    stored: new Counter({
+      name: 'edge_cache_stored_total',
+      help: 'Responses written to the cache',
+      labelNames: ['tier'],
+      registers,
+    }),
+    decodeErrors: new Counter({
+      name: 'edge_cache_entry_decode_errors_total',
+      help: 'Entries that could not be decoded and were deleted (treated as a miss)',
+      registers,
+    }),
+    originRequests: new Counter({
+      name: 'edge_cache_origin_requests_total',
+      help: 'Requests sent to the origin, by result',
+      labelNames: ['result'],
+      registers,
+    }),
+    originSeconds: new Histogram({
+      name: 'edge_cache_origin_seconds',
+      help: 'Time to the origin response headers',
+      labelNames: ['result'],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers,
+    }),
+    coalesced: new Counter({
+      name: 'edge_cache_coalesced_total',
+      help: 'Requests that waited for a fetch already in flight instead of starting one',
+      registers,
+    }),
+    l1Bytes: new Gauge({
+      name: 'edge_cache_l1_bytes',
+      help: 'Bytes held by the in-process cache',
+      registers,
+    }),
+    nodeUp: new Gauge({
+      name: 'edge_cache_memcached_node_up',
+      help: '1 while a memcached node answers, 0 while its circuit breaker is open (node = index in the server list)',
+      labelNames: ['node'],
+      registers,
+    }),
+    purged: new Counter({
+      name: 'edge_cache_purged_total',
+      help: 'Keys purged, by url or tag',
+      labelNames: ['by'],
+      registers,
+    }),
+  };
+  byRegistry.set(registry, m);
+  return m;
+}

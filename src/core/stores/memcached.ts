@@ -1,0 +1,207 @@
+// memcached through memjs: one client per node, keys routed by the nginx-compatible ring, a timeout on
+// every call and a circuit breaker per node, so a dead or hanging node costs one timeout, then is skipped
+// (a miss, a write not made) until a probe finds it answering again. Never throws to callers.
+import memjs from 'memjs';
+import { StoreTimeoutError, StoreUnavailableError, toError } from '../errors';
+import { componentLogger, RateLimitedLog } from '../logger';
+import { cacheMetrics } from '../metrics';
+import type { CacheMetrics, StoreOp } from '../metrics';
+import { createHashRing } from '../ring';
+import type { ServerAddress } from '../ring';
+import { storedValue } from '../store';
+import type { CacheStore, NodeHealth, StoredValue } from '../store';
+
+export interface MemcachedStoreOptions {
+  servers: readonly ServerAddress[];
+  /** Per-call deadline in ms (connect gets twice this). Default 100. */
+  timeoutMs?: number;
+  /** How long a failed node is skipped before one probe call is let through, in ms. Default 2000. */
+  retryAfterMs?: number;
+  /** memcached's item size limit; larger values are not sent. Default 1 MiB (memcached's -I default). */
+  maxItemBytes?: number;
+  metrics?: CacheMetrics;
+  now?: () => number;
+}
+
+/** A value with memcached flags, handed through memjs's serializer hook (memjs has no flags argument). */
+class Flagged {
+  constructor(
+    readonly value: Buffer,
+    readonly flags: number,
+  ) {}
+}
+
+const FLAG_SERIALIZER = {
+  serialize(_opcode: number, value: unknown, extras: Buffer): { value: unknown; extras: Buffer } {
+    if (value instanceof Flagged) {
+      // extras is [flags u32][expiry u32] for set/add; memjs writes zero flags, we write ours.
+      extras.writeUInt32BE(value.flags >>> 0, 0);
+      return { value: value.value, extras };
+    }
+    return { value, extras };
+  },
+  deserialize(_opcode: number, value: unknown, extras: unknown): { value: unknown; extras: unknown } {
+    return { value, extras };
+  },
+};
+
+const NOOP_LOGGER = { log(): void {} };
+/** memcached reads expiries above 30 days as a unix time. */
+const MAX_RELATIVE_TTL = 60 * 60 * 24 * 30;
+
+interface Node {
+  readonly address: ServerAddress;
+  readonly client: memjs.Client;
+  failures: number;
+  retryAt: number;
+  probing: boolean;
+  readonly up: { set(v: number): void };
+}
+
+function classify(err: unknown, node: Node): Error {
+  const e = toError(err);
+  if (/timed out/i.test(e.message)) return new StoreTimeoutError(`memcached ${node.address.name} timed out`, { cause: e });
+  return new StoreUnavailableError(`memcached ${node.address.name}: ${e.message}`, { cause: e });
+}
+
+export function createMemcachedStore(options: MemcachedStoreOptions): CacheStore {
+  const timeoutMs = options.timeoutMs ?? 100;
+  const retryAfterMs = options.retryAfterMs ?? 2000;
+  const maxItemBytes = options.maxItemBytes ?? 1024 * 1024;
+  const metrics = options.metrics ?? cacheMetrics();
+  const now = options.now ?? Date.now;
+  const log = new RateLimitedLog(componentLogger('memcached'));
+  const ring = createHashRing(options.servers);
+  const nodes: Node[] = options.servers.map((address, index) => {
+    const client = memjs.Client.create(`placeholder:${address.port}`, {
+      retries: 1,
+      timeout: timeoutMs / 1000,
+      conntimeout: (2 * timeoutMs) / 1000,
+      keepAlive: true,
+      failover: false,
+      logger: NOOP_LOGGER,
+      serializer: FLAG_SERIALIZER,
+    } as memjs.ClientOptions);
+    // memjs parses 'host:port' by splitting on ':', which breaks IPv6: set the server's host directly.
+    const server = (client as unknown as { servers: { host: string }[] }).servers[0];
+    if (server) server.host = address.host;
+    const up = metrics.nodeUp.labels(String(index));
+    up.set(1);
+    return { address, client, failures: 0, retryAt: 0, probing: false, up };
+  });
+  const hitCounter = metrics.storeOps.labels('l2', 'get', 'hit');
+  const missCounter = metrics.storeOps.labels('l2', 'get', 'miss');
+  const tooBig = metrics.notStored.labels('too_large');
+
+  /** The node for a key, or undefined while its breaker is open (the call is skipped at once). */
+  function pick(key: string, op: StoreOp): Node | undefined {
+    const node = nodes[ring.nodeFor(key)]!;
+    if (node.retryAt === 0) return node;
+    if (now() >= node.retryAt && !node.probing) {
+      node.probing = true; // half-open: this one call probes, the rest keep skipping
+      return node;
+    }
+    metrics.storeOps.labels('l2', op, 'skipped').inc();
+    return undefined;
+  }
+
+  function ok(node: Node): void {
+    if (node.retryAt !== 0 || node.failures !== 0) {
+      node.failures = 0;
+      node.retryAt = 0;
+      node.up.set(1);
+    }
+    node.probing = false;
+  }
+
+  function failed(node: Node, op: StoreOp, err: unknown): void {
+    const e = classify(err, node);
+    node.failures++;
+    node.probing = false;
+    node.retryAt = now() + retryAfterMs;
+    node.up.set(0);
+    metrics.storeErrors.labels('l2', op, (e as StoreTimeoutError).code).inc();
+    log.warn({ node: node.address.name, op, err: e.message }, 'memcached call failed; node skipped until retry');
+  }
+
+  function expiry(ttlSeconds: number): number {
+    if (ttlSeconds <= 0) return 0;
+    const t = Math.ceil(ttlSeconds);
+    return t <= MAX_RELATIVE_TTL ? t : Math.floor(now() / 1000) + t;
+  }
+
+  async function write(op: 'set' | 'add', key: string, value: Buffer, flags: number, ttlSeconds: number): Promise<boolean> {
+    if (value.length > maxItemBytes) {
+      tooBig.inc();
+      return false;
+    }
+    const node = pick(key, op);
+    if (node === undefined) return false;
+    // memjs treats expires 0 as "use the client default" (also 0), so 0 still means no expiry.
+    const payload = new Flagged(value, flags) as unknown as Buffer;
+    try {
+      const result = await node.client[op](key, payload, { expires: expiry(ttlSeconds) });
+      ok(node);
+      return result === true;
+    } catch (err) {
+      failed(node, op, err);
+      return false;
+    }
+  }
+
+  return {
+    kind: 'memcached',
+    getSync(): StoredValue | undefined {
+      return undefined;
+    },
+    async get(key: string): Promise<StoredValue | undefined> {
+      const node = pick(key, 'get');
+      if (node === undefined) return undefined;
+      try {
+        const { value, flags } = await node.client.get(key);
+        ok(node);
+        if (value === null) {
+          missCounter.inc();
+          return undefined;
+        }
+        hitCounter.inc();
+        const f = flags !== null && flags.length >= 4 ? flags.readUInt32BE(0) : 0;
+        return storedValue(value, f);
+      } catch (err) {
+        failed(node, 'get', err);
+        return undefined;
+      }
+    },
+    set(key, value, flags, ttlSeconds): Promise<boolean> {
+      return write('set', key, value, flags, ttlSeconds);
+    },
+    add(key, value, flags, ttlSeconds): Promise<boolean> {
+      return write('add', key, value, flags, ttlSeconds);
+    },
+    async delete(key: string): Promise<boolean> {
+      const node = pick(key, 'delete');
+      if (node === undefined) return false;
+      try {
+        const result = await node.client.delete(key);
+        ok(node);
+        return result === true;
+      } catch (err) {
+        failed(node, 'delete', err);
+        return false;
+      }
+    },
+    evictLocal(): void {},
+    health(): readonly NodeHealth[] {
+      return nodes.map((n) => ({
+        name: n.address.name,
+        up: n.retryAt === 0,
+        failures: n.failures,
+        retryAt: n.retryAt,
+      }));
+    },
+    close(): Promise<void> {
+      for (const n of nodes) n.client.close();
+      return Promise.resolve();
+    },
+  };
+}

@@ -1,0 +1,116 @@
+// The in-process store on lru-cache, bounded in bytes (values plus a fixed per-item overhead): the
+// embedded default when no memcached is configured, and the L1 of the tiered store.
+import { LRUCache } from 'lru-cache';
+import { ConfigError } from '../errors';
+import { cacheMetrics } from '../metrics';
+import type { CacheMetrics, StoreTier } from '../metrics';
+import { storedValue } from '../store';
+import type { CacheStore, NodeHealth, StoredValue } from '../store';
+
+export interface MemoryStoreOptions {
+  /** Total bytes held, values plus ~200 bytes overhead each. Required: an unbounded cache is refused. */
+  maxBytes: number;
+  /** Values larger than this are not stored. Default: min(1 MiB, maxBytes / 8). */
+  maxEntryBytes?: number;
+  /** Upper bound on any item's life in this store, in seconds (L1 coherence); 0: only the item's own TTL. */
+  maxTtlSeconds?: number;
+  /** Label for metrics: 'l1' when in front of memcached, 'l2' when it is the only store. */
+  tier?: StoreTier;
+  metrics?: CacheMetrics;
+}
+
+const ITEM_OVERHEAD = 200;
+
+/** How many bytes a value holds; a view into a much larger buffer is copied once so it cannot pin it. */
+function own(value: Buffer): Buffer {
+  if (value.buffer.byteLength > value.length * 2 && value.buffer.byteLength > 16384) return Buffer.from(value);
+  return value;
+}
+
+export interface MemoryStore extends CacheStore {
+  /** Stores a value object as is, keeping its decoded memo (the tiered store fills L1 this way). */
+  putValue(key: string, value: StoredValue, ttlSeconds: number): boolean;
+}
+
+export function createMemoryStore(options: MemoryStoreOptions): MemoryStore {
+  const { maxBytes } = options;
+  if (!Number.isSafeInteger(maxBytes) || maxBytes < 1024) {
+    throw new ConfigError(`memory store maxBytes must be an integer of at least 1024, got ${String(maxBytes)}`);
+  }
+  const maxEntryBytes = options.maxEntryBytes ?? Math.min(1024 * 1024, Math.floor(maxBytes / 8));
+  if (!Number.isSafeInteger(maxEntryBytes) || maxEntryBytes < 1 || maxEntryBytes > maxBytes) {
+    throw new ConfigError(`memory store maxEntryBytes must be from 1 to maxBytes (${maxBytes}), got ${String(maxEntryBytes)}`);
+  }
+  const maxTtlMs = (options.maxTtlSeconds ?? 0) * 1000;
+  const tier = options.tier ?? 'l1';
+  const metrics = options.metrics ?? cacheMetrics();
+  const lru = new LRUCache<string, StoredValue>({
+    maxSize: maxBytes,
+    maxEntrySize: maxEntryBytes + ITEM_OVERHEAD,
+    sizeCalculation: (v) => v.value.length + ITEM_OVERHEAD,
+    // Expired items are dropped when read; nothing scans in the background.
+    ttlAutopurge: false,
+    allowStale: false,
+    updateAgeOnGet: false,
+  });
+  const hit = metrics.storeOps.labels(tier, 'get', 'hit');
+  const miss = metrics.storeOps.labels(tier, 'get', 'miss');
+  const tooBig = metrics.notStored.labels('too_large');
+  const bytes = tier === 'l1' ? metrics.l1Bytes : undefined;
+
+  function ttlMs(ttlSeconds: number): number {
+    const own = ttlSeconds > 0 ? ttlSeconds * 1000 : 0;
+    if (maxTtlMs === 0) return own;
+    return own === 0 ? maxTtlMs : Math.min(own, maxTtlMs);
+  }
+
+  function put(key: string, value: StoredValue, ttlSeconds: number): boolean {
+    if (value.value.length > maxEntryBytes) {
+      tooBig.inc();
+      lru.delete(key);
+      return false;
+    }
+    const ttl = ttlMs(ttlSeconds);
+    lru.set(key, value, ttl > 0 ? { ttl } : {});
+    bytes?.set(lru.calculatedSize);
+    return true;
+  }
+
+  const store: MemoryStore = {
+    kind: 'memory',
+    getSync(key: string): StoredValue | undefined {
+      const v = lru.get(key);
+      if (v === undefined) miss.inc();
+      else hit.inc();
+      return v;
+    },
+    get(key: string): Promise<StoredValue | undefined> {
+      return Promise.resolve(store.getSync(key));
+    },
+    set(key: string, value: Buffer, flags: number, ttlSeconds: number): Promise<boolean> {
+      return Promise.resolve(put(key, storedValue(own(value), flags), ttlSeconds));
+    },
+    add(key: string, value: Buffer, flags: number, ttlSeconds: number): Promise<boolean> {
+      if (lru.has(key)) return Promise.resolve(false);
+      return Promise.resolve(put(key, storedValue(own(value), flags), ttlSeconds));
+    },
+    delete(key: string): Promise<boolean> {
+      const had = lru.delete(key);
+      bytes?.set(lru.calculatedSize);
+      return Promise.resolve(had);
+    },
+    evictLocal(key: string): void {
+      lru.delete(key);
+    },
+    putValue: put,
+    health(): readonly NodeHealth[] {
+      return [{ name: 'memory', up: true, failures: 0, retryAt: 0 }];
+    },
+    close(): Promise<void> {
+      lru.clear();
+      bytes?.set(0);
+      return Promise.resolve();
+    },
+  };
+  return store;
+}

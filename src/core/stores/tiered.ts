@@ -1,0 +1,58 @@
+// L1 (in-process, lru-cache) in front of L2 (memcached): reads go L1 then L2 and fill L1 on an L2 hit;
+// writes go to both. L1 keeps an item at most l1TtlSeconds, which bounds how long a purge made through
+// another edge can go unseen here.
+import type { CacheStore, NodeHealth, StoredValue } from '../store';
+import type { MemoryStore } from './memory';
+
+export interface TieredStoreOptions {
+  l1: MemoryStore;
+  l2: CacheStore;
+  /** Longest an item stays in L1, in seconds. The L1 store's own maxTtlSeconds should match. */
+  l1TtlSeconds: number;
+}
+
+export function createTieredStore(options: TieredStoreOptions): CacheStore {
+  const { l1, l2, l1TtlSeconds } = options;
+
+  function fill(key: string, value: StoredValue): void {
+    // Filling L1 on an L2 hit is the point of L1: the next request for this page never leaves the process.
+    // The entry's own freshness is checked on every hit, so L1 only bounds how long a purge goes unseen.
+    l1.putValue(key, value, l1TtlSeconds);
+  }
+
+  return {
+    kind: 'tiered',
+    getSync(key: string): StoredValue | undefined {
+      return l1.getSync(key);
+    },
+    async get(key: string): Promise<StoredValue | undefined> {
+      const local = l1.getSync(key);
+      if (local !== undefined) return local;
+      const remote = await l2.get(key);
+      if (remote !== undefined) fill(key, remote);
+      return remote;
+    },
+    async set(key, value, flags, ttlSeconds): Promise<boolean> {
+      // L1 is written even when L2 fails: with memcached down this edge still shields its origin.
+      await l1.set(key, value, flags, ttlSeconds > 0 ? Math.min(ttlSeconds, l1TtlSeconds) : l1TtlSeconds);
+      return l2.set(key, value, flags, ttlSeconds);
+    },
+    add(key, value, flags, ttlSeconds): Promise<boolean> {
+      return l2.add(key, value, flags, ttlSeconds);
+    },
+    async delete(key: string): Promise<boolean> {
+      l1.evictLocal(key);
+      return l2.delete(key);
+    },
+    evictLocal(key: string): void {
+      l1.evictLocal(key);
+    },
+    health(): readonly NodeHealth[] {
+      return l2.health();
+    },
+    async close(): Promise<void> {
+      await l1.close();
+      await l2.close();
+    },
+  };
+}

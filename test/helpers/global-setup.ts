@@ -1,0 +1,32 @@
+// Before any integration test: make sure the real servers the suite drives are installed. As root, a
+// missing one is installed with apt-get; otherwise the run stops at once naming the command to run.
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+
+const NEEDED: readonly { bin: string; paths: readonly string[]; pkg: string }[] = [
+  { bin: 'memcached', paths: ['/usr/bin/memcached', '/usr/local/bin/memcached'], pkg: 'memcached' },
+  { bin: 'nginx', paths: ['/usr/sbin/nginx', '/usr/local/sbin/nginx'], pkg: 'nginx' },
+  {
+    bin: 'set-misc nginx module',
+    paths: ['/usr/lib/nginx/modules/ngx_http_set_misc_module.so'],
+    pkg: 'libnginx-mod-http-set-misc',
+  },
+];
+
+export default function globalSetup(): void {
+  const missing = NEEDED.filter((n) => !n.paths.some((p) => existsSync(p)));
+  if (missing.length === 0) return;
+  const pkgs = missing.map((m) => m.pkg);
+  const cmd = `apt-get update && apt-get install -y ${pkgs.join(' ')}`;
+  if (process.getuid?.() !== 0) {
+    throw new Error(`integration tests need ${missing.map((m) => m.bin).join(', ')}: run as root: ${cmd}`);
+  }
+  process.stderr.write(`installing ${pkgs.join(' ')} for the integration tests: ${cmd}\n`);
+  execFileSync('apt-get', ['update', '-qq'], { stdio: 'inherit' });
+  execFileSync('apt-get', ['install', '-y', '-qq', ...pkgs], {
+    stdio: 'inherit',
+    env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+  });
+  const still = NEEDED.filter((n) => !n.paths.some((p) => existsSync(p)));
+  if (still.length > 0) throw new Error(`could not install ${still.map((m) => m.pkg).join(', ')}; run: ${cmd}`);
+}

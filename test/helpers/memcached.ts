@@ -1,0 +1,83 @@
+// Real memcached processes for tests, each on its own free loopback port; stop/start to simulate outages,
+// and a "hanging" TCP server that accepts and never answers.
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import net from 'node:net';
+import { freePort, waitForPort } from './ports';
+
+export interface MemcachedProcess {
+  readonly port: number;
+  readonly address: string;
+  stop(): Promise<void>;
+  start(): Promise<void>;
+}
+
+const running = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const p of running) p.kill('SIGKILL');
+});
+
+function launch(port: number, extraArgs: readonly string[]): ChildProcess {
+  const args = ['-l', '127.0.0.1', '-p', String(port), '-U', '0', '-m', '64', '-t', '1', ...extraArgs];
+  if (process.getuid?.() === 0) args.push('-u', 'root');
+  const child = spawn('memcached', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  child.on('error', (err) => {
+    throw new Error(`could not start memcached (${err.message}); install it: apt-get install -y memcached`);
+  });
+  running.add(child);
+  child.once('exit', () => running.delete(child));
+  return child;
+}
+
+export async function startMemcached(extraArgs: readonly string[] = []): Promise<MemcachedProcess> {
+  const port = await freePort();
+  let child: ChildProcess | undefined = launch(port, extraArgs);
+  await waitForPort(port);
+  const proc: MemcachedProcess = {
+    port,
+    address: `127.0.0.1:${port}`,
+    async stop() {
+      const c = child;
+      child = undefined;
+      if (!c || c.exitCode !== null) return;
+      await new Promise<void>((resolve) => {
+        c.once('exit', () => resolve());
+        c.kill('SIGKILL');
+      });
+    },
+    async start() {
+      if (child) return;
+      child = launch(port, extraArgs);
+      await waitForPort(port);
+    },
+  };
+  return proc;
+}
+
+export async function startMemcacheds(n: number): Promise<MemcachedProcess[]> {
+  const out: MemcachedProcess[] = [];
+  for (let i = 0; i < n; i++) out.push(await startMemcached());
+  return out;
+}
+
+/** A TCP server that accepts connections and never replies: memcached hung. */
+export async function startHangingServer(): Promise<{ port: number; address: string; close(): Promise<void> }> {
+  const sockets = new Set<net.Socket>();
+  const srv = net.createServer((s) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+    s.on('error', () => {});
+  });
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const addr = srv.address();
+  const port = typeof addr === 'object' && addr ? addr.port : 0;
+  return {
+    port,
+    address: `127.0.0.1:${port}`,
+    close: () =>
+      new Promise<void>((r) => {
+        for (const s of sockets) s.destroy();
+        srv.close(() => r());
+      }),
+  };
+}

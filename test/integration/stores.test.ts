@@ -1,0 +1,150 @@
+// The three stores against the contract, on real memcached; then memcached failure behaviour.
+import { createMemcachedStore } from '../../src/core/stores/memcached';
+import { createMemoryStore } from '../../src/core/stores/memory';
+import { createTieredStore } from '../../src/core/stores/tiered';
+import { parseServerList } from '../../src/core/ring';
+import { cacheMetrics } from '../../src/core/metrics';
+import { Registry } from 'prom-client';
+import { storeContract } from '../contract/store';
+import { startHangingServer, startMemcacheds } from '../helpers/memcached';
+import type { MemcachedProcess } from '../helpers/memcached';
+import { createHashRing } from '../../src/core/ring';
+
+const MiB = 1024 * 1024;
+let nodes: MemcachedProcess[] = [];
+
+beforeAll(async () => {
+  nodes = await startMemcacheds(3);
+});
+afterAll(async () => {
+  await Promise.all(nodes.map((n) => n.stop()));
+});
+
+const list = (): string => nodes.map((n) => n.address).join(',');
+
+storeContract('memory', () => createMemoryStore({ maxBytes: 64 * MiB, maxEntryBytes: MiB, tier: 'l2' }), MiB);
+storeContract('memcached (3 nodes)', () => createMemcachedStore({ servers: parseServerList('memcached', list()), timeoutMs: 500 }), MiB);
+storeContract(
+  'tiered (memory L1 + 3 memcached)',
+  () =>
+    createTieredStore({
+      l1: createMemoryStore({ maxBytes: 64 * MiB, maxEntryBytes: MiB, maxTtlSeconds: 5 }),
+      l2: createMemcachedStore({ servers: parseServerList('memcached', list()), timeoutMs: 500 }),
+      l1TtlSeconds: 5,
+    }),
+  MiB,
+);
+
+describe('memcached store on several nodes', () => {
+  it('writes each key to the node the ring picks (and only there)', async () => {
+    const servers = parseServerList('memcached', list());
+    const store = createMemcachedStore({ servers, timeoutMs: 500 });
+    const ring = createHashRing(servers);
+    const singles = servers.map((s) => createMemcachedStore({ servers: [s], timeoutMs: 500 }));
+    try {
+      for (let i = 0; i < 60; i++) {
+        const key = `placement-${i}-${Date.now()}`;
+        await store.set(key, Buffer.from(String(i)), 0, 60);
+        const owner = ring.nodeFor(key);
+        for (let n = 0; n < singles.length; n++) {
+          const got = await singles[n]!.get(key);
+          if (n === owner) expect(got?.value.toString()).toBe(String(i));
+          else expect(got).toBeUndefined();
+        }
+      }
+    } finally {
+      await store.close();
+      await Promise.all(singles.map((s) => s.close()));
+    }
+  });
+
+  it('keeps serving the other nodes when one is killed, and fails fast on the dead one', async () => {
+    const extra = await startMemcacheds(3);
+    const servers = parseServerList('memcached', extra.map((n) => n.address).join(','));
+    const registry = new Registry();
+    const metrics = cacheMetrics(registry);
+    const store = createMemcachedStore({ servers, timeoutMs: 200, retryAfterMs: 60000, metrics });
+    const ring = createHashRing(servers);
+    try {
+      const keys = Array.from({ length: 90 }, (_, i) => `kill-${i}-${Date.now()}`);
+      for (const key of keys) expect(await store.set(key, Buffer.from(key), 0, 60)).toBe(true);
+      await extra[1]!.stop();
+      // The first calls to the dead node find out (connection refused or timeout)...
+      const onDead = keys.filter((key) => ring.nodeFor(key) === 1);
+      const onLive = keys.filter((key) => ring.nodeFor(key) !== 1);
+      expect(onDead.length).toBeGreaterThan(5);
+      await store.get(onDead[0]!);
+      // ...then every call to it returns at once, as a miss.
+      for (const key of onDead.slice(1)) {
+        const t0 = process.hrtime.bigint();
+        expect(await store.get(key)).toBeUndefined();
+        expect(await store.set(key, Buffer.from('x'), 0, 60)).toBe(false);
+        const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+        expect(ms).toBeLessThan(20);
+      }
+      for (const key of onLive) expect((await store.get(key))?.value.toString()).toBe(key);
+      expect(store.health()[1]!.up).toBe(false);
+      expect(store.health()[0]!.up).toBe(true);
+      const errors = await registry.getSingleMetric('edge_cache_store_errors_total')!.get();
+      expect(errors.values.reduce((a, v) => a + v.value, 0)).toBeGreaterThanOrEqual(1);
+    } finally {
+      await store.close();
+      await Promise.all(extra.map((n) => n.stop()));
+    }
+  });
+
+  it('probes a down node after retryAfterMs and uses it again once it answers', async () => {
+    const [node] = await startMemcacheds(1);
+    const store = createMemcachedStore({ servers: parseServerList('memcached', node!.address), timeoutMs: 200, retryAfterMs: 300 });
+    try {
+      await node!.stop();
+      expect(await store.set('probe-a', Buffer.from('1'), 0, 60)).toBe(false);
+      expect(store.health()[0]!.up).toBe(false);
+      await node!.start();
+      await new Promise((r) => setTimeout(r, 350));
+      expect(await store.set('probe-a', Buffer.from('1'), 0, 60)).toBe(true);
+      expect(store.health()[0]!.up).toBe(true);
+      expect((await store.get('probe-a'))?.value.toString()).toBe('1');
+    } finally {
+      await store.close();
+      await node!.stop();
+    }
+  });
+
+  it('a hanging node costs one timeout, then calls skip it at once', async () => {
+    const hang = await startHangingServer();
+    const store = createMemcachedStore({ servers: parseServerList('memcached', hang.address), timeoutMs: 150, retryAfterMs: 60000 });
+    try {
+      const t0 = Date.now();
+      expect(await store.get('hang-1')).toBeUndefined();
+      const first = Date.now() - t0;
+      expect(first).toBeGreaterThanOrEqual(100);
+      expect(first).toBeLessThan(1500);
+      const t1 = Date.now();
+      for (let i = 0; i < 50; i++) expect(await store.get(`hang-${i}`)).toBeUndefined();
+      expect(Date.now() - t1).toBeLessThan(50);
+    } finally {
+      await store.close();
+      await hang.close();
+    }
+  });
+
+  it('tiered store keeps serving from L1 and shielding with L1 writes while memcached is down', async () => {
+    const [node] = await startMemcacheds(1);
+    const store = createTieredStore({
+      l1: createMemoryStore({ maxBytes: MiB * 8, maxTtlSeconds: 30 }),
+      l2: createMemcachedStore({ servers: parseServerList('memcached', node!.address), timeoutMs: 200 }),
+      l1TtlSeconds: 30,
+    });
+    try {
+      await store.set('t-1', Buffer.from('one'), 0, 60);
+      await node!.stop();
+      expect(store.getSync('t-1')?.value.toString()).toBe('one');
+      expect(await store.set('t-2', Buffer.from('two'), 0, 60)).toBe(false);
+      expect((await store.get('t-2'))?.value.toString()).toBe('two');
+    } finally {
+      await store.close();
+      await node!.stop();
+    }
+  });
+});
