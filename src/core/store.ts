@@ -36,6 +36,8 @@ export interface CacheStore {
   set(key: string, value: Buffer, flags: number, ttlSeconds: number): Promise<boolean>;
   /** Writes only when the key is absent: true if this call wrote it (used as a short lock). */
   add(key: string, value: Buffer, flags: number, ttlSeconds: number): Promise<boolean>;
+  /** Appends bytes to an existing value (flags and expiry unchanged); false when the key is absent. */
+  append(key: string, value: Buffer): Promise<boolean>;
   delete(key: string): Promise<boolean>;
   /** Drops a key from in-process tiers only (to apply a purge heard from elsewhere). */
   evictLocal(key: string): void;

@@ -53,6 +53,19 @@ export function storeContract(name: string, make: () => Promise<CacheStore> | Ca
       expect((await store.get(key))?.value.toString()).toBe('first');
     });
 
+    it('appends to a present key and refuses an absent one', async () => {
+      const key = k();
+      expect(await store.append(key, Buffer.from('x'))).toBe(false);
+      await store.set(key, Buffer.from('ab'), 7, 60);
+      expect(await store.append(key, Buffer.from('cd'))).toBe(true);
+      store.evictLocal(key);
+      const got = await store.get(key);
+      expect(got?.value.toString()).toBe('abcd');
+      expect(got?.flags).toBe(7);
+      // An absent key is not a fault: the store stays healthy.
+      expect(store.health().every((h) => h.up)).toBe(true);
+    });
+
     it('deletes', async () => {
       const key = k();
       await store.set(key, Buffer.from('x'), 0, 60);

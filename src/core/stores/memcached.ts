@@ -178,6 +178,25 @@ export function createMemcachedStore(options: MemcachedStoreOptions): CacheStore
     add(key, value, flags, ttlSeconds): Promise<boolean> {
       return write('add', key, value, flags, ttlSeconds);
     },
+    async append(key: string, value: Buffer): Promise<boolean> {
+      if (value.length > maxItemBytes) return false;
+      const node = pick(key, 'set');
+      if (node === undefined) return false;
+      try {
+        const result = await node.client.append(key, value);
+        ok(node);
+        return result === true;
+      } catch (err) {
+        // memcached answers NOT_STORED when the key is absent; memjs reports that as an error, but the
+        // node is healthy, so this is a plain "false", not a fault.
+        if (/not stored/i.test(toError(err).message)) {
+          ok(node);
+          return false;
+        }
+        failed(node, 'set', err);
+        return false;
+      }
+    },
     async delete(key: string): Promise<boolean> {
       const node = pick(key, 'delete');
       if (node === undefined) return false;

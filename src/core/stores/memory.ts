@@ -94,6 +94,13 @@ export function createMemoryStore(options: MemoryStoreOptions): MemoryStore {
       if (lru.has(key)) return Promise.resolve(false);
       return Promise.resolve(put(key, storedValue(own(value), flags), ttlSeconds));
     },
+    append(key: string, value: Buffer): Promise<boolean> {
+      const old = lru.get(key);
+      if (old === undefined) return Promise.resolve(false);
+      const remaining = lru.getRemainingTTL(key);
+      const ttlSeconds = Number.isFinite(remaining) && remaining > 0 ? remaining / 1000 : 0;
+      return Promise.resolve(put(key, storedValue(Buffer.concat([old.value, value]), old.flags), ttlSeconds));
+    },
     delete(key: string): Promise<boolean> {
       const had = lru.delete(key);
       bytes?.set(lru.calculatedSize);

@@ -40,6 +40,10 @@ export function createTieredStore(options: TieredStoreOptions): CacheStore {
     add(key, value, flags, ttlSeconds): Promise<boolean> {
       return l2.add(key, value, flags, ttlSeconds);
     },
+    append(key, value): Promise<boolean> {
+      l1.evictLocal(key);
+      return l2.append(key, value);
+    },
     async delete(key: string): Promise<boolean> {
       l1.evictLocal(key);
       return l2.delete(key);

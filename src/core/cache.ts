@@ -1,0 +1,150 @@
+// The page cache both the middleware and the edge use: entries (not bytes) over any CacheStore, with
+// decode-once memoisation, the envelope/raw format, size limits, tag indexes and purge.
+import { createHash } from 'node:crypto';
+import { EntryDecodeError } from './errors';
+import { decodeEntry, encodeEntry, entryLifetimeSeconds } from './entry';
+import type { CacheEntry, EntryFormat, RawFormatOptions } from './entry';
+import { cacheKey, keyForUrl } from './key';
+import { componentLogger, RateLimitedLog } from './logger';
+import { cacheMetrics } from './metrics';
+import type { CacheMetrics } from './metrics';
+import type { CacheStore, StoredValue } from './store';
+
+export interface PageCacheOptions {
+  readonly store: CacheStore;
+  readonly keyPrefix: string;
+  readonly format: EntryFormat;
+  readonly raw: RawFormatOptions;
+  /** Pages whose stored form is larger are not stored (counted and logged, never an error). */
+  readonly maxEntryBytes: number;
+  readonly metrics?: CacheMetrics;
+}
+
+export interface PageCache {
+  readonly store: CacheStore;
+  readonly keyPrefix: string;
+  readonly format: EntryFormat;
+  /** The contract key for a normalised host and a raw request_uri. */
+  keyFor(host: string, requestUri: string): string;
+  /** From an in-process tier only; undefined means "ask get()". */
+  getSync(key: string): CacheEntry | undefined;
+  get(key: string): Promise<CacheEntry | undefined>;
+  /** Encodes and writes; false when not written (too large, store fault). Never rejects. */
+  put(key: string, entry: CacheEntry): Promise<boolean>;
+  delete(key: string): Promise<boolean>;
+  /** Deletes the entries for absolute URLs; returns how many were valid URLs. */
+  purgeUrls(urls: readonly string[]): Promise<number>;
+  /** Deletes every entry stored with one of these tags; returns how many keys were deleted. */
+  purgeTags(tags: readonly string[]): Promise<number>;
+}
+
+/** The memcached key of a tag's index: md5 of a text no page key can have (a host never holds \0). */
+export function tagIndexKey(keyPrefix: string, tag: string): string {
+  return createHash('md5').update(`${keyPrefix}\0tag\0${tag}`).digest('hex');
+}
+
+
+export function createPageCache(options: PageCacheOptions): PageCache {
+  const { store, keyPrefix, format, raw, maxEntryBytes } = options;
+  const metrics = options.metrics ?? cacheMetrics();
+  const log = new RateLimitedLog(componentLogger('cache'));
+  const tooLarge = metrics.notStored.labels('too-large');
+  const stored = metrics.stored.labels(store.kind === 'memory' ? 'l1' : 'l2');
+
+  function decoded(key: string, v: StoredValue): CacheEntry | undefined {
+    if (v.decoded !== undefined) return v.decoded;
+    try {
+      // Memoised on the stored value: the in-process tier keeps this object, so later hits skip decoding.
+      v.decoded = decodeEntry(v.value, v.flags, raw);
+      return v.decoded;
+    } catch (err) {
+      if (!(err instanceof EntryDecodeError)) throw err;
+      // A corrupt or unknown-version entry is a miss: remove it so the next request stores a good one.
+      metrics.decodeErrors.inc();
+      log.warn({ key, err: err.message }, 'undecodable entry deleted');
+      store.delete(key).catch(noop);
+      return undefined;
+    }
+  }
+
+  async function indexTags(key: string, tags: readonly string[]): Promise<void> {
+    const member = Buffer.from(`${key} `);
+    for (const tag of tags) {
+      const ik = tagIndexKey(keyPrefix, tag);
+      // append keeps the index's own expiry; create it (never expiring, evicted only under memory
+      // pressure) the first time. A lost race on add means someone else created it: append again.
+      if (await store.append(ik, member)) continue;
+      if (await store.add(ik, member, 0, 0)) continue;
+      await store.append(ik, member);
+    }
+  }
+
+  const cache: PageCache = {
+    store,
+    keyPrefix,
+    format,
+    keyFor(host: string, requestUri: string): string {
+      return cacheKey(keyPrefix, host, requestUri);
+    },
+    getSync(key: string): CacheEntry | undefined {
+      const v = store.getSync(key);
+      return v === undefined ? undefined : decoded(key, v);
+    },
+    async get(key: string): Promise<CacheEntry | undefined> {
+      const v = await store.get(key);
+      return v === undefined ? undefined : decoded(key, v);
+    },
+    async put(key: string, entry: CacheEntry): Promise<boolean> {
+      const { value, flags } = encodeEntry(entry, format, raw.gzipFlag);
+      if (value.length > maxEntryBytes) {
+        tooLarge.inc();
+        log.warn({ key, bytes: value.length, maxEntryBytes }, 'page over the size limit not stored');
+        return false;
+      }
+      // memcached keeps the entry through its stale windows, so it can still be served on error.
+      // Raw entries carry no times: nginx serves them while present, so they live for their freshness only.
+      const lifetime = format === 'envelope' ? entryLifetimeSeconds(entry) : entry.ttlSeconds;
+      const ok = await store.set(key, value, flags, lifetime);
+      if (ok) {
+        stored.inc();
+        if (entry.tags.length > 0) await indexTags(key, entry.tags);
+      }
+      return ok;
+    },
+    delete(key: string): Promise<boolean> {
+      return store.delete(key);
+    },
+    async purgeUrls(urls: readonly string[]): Promise<number> {
+      let n = 0;
+      for (const url of urls) {
+        const key = keyForUrl(keyPrefix, url);
+        if (key === undefined) continue;
+        await store.delete(key);
+        metrics.purged.labels('url').inc();
+        n++;
+      }
+      return n;
+    },
+    async purgeTags(tags: readonly string[]): Promise<number> {
+      let n = 0;
+      for (const tag of tags) {
+        const ik = tagIndexKey(keyPrefix, tag);
+        store.evictLocal(ik);
+        const index = await store.get(ik);
+        await store.delete(ik);
+        if (index === undefined) continue;
+        const keys = new Set(index.value.toString('latin1').split(' ').filter((k) => k.length === 32));
+        for (const key of keys) {
+          await store.delete(key);
+          metrics.purged.labels('tag').inc();
+          n++;
+        }
+      }
+      return n;
+    },
+  };
+  return cache;
+}
+
+function noop(): void {}
+

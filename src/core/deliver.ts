@@ -1,0 +1,59 @@
+// Writing a stored entry to a client: status, the stored header list plus Content-Length, Age, X-Cache
+// and Cache-Status, then the body in one write (none for HEAD; a 304 when the validators match).
+import type { ServerResponse } from 'node:http';
+import { isNotModified, NOT_MODIFIED_HEADERS } from './conditional';
+import type { CacheEntry } from './entry';
+import { ageSeconds } from './policy';
+import { CACHE_STATUS, CACHE_STATUS_HEADER, X_CACHE } from './status';
+import type { CacheStatus } from './status';
+
+type HeaderValue = string | readonly string[] | undefined;
+
+export interface DeliverRequest {
+  readonly method: string | undefined;
+  readonly ifNoneMatch: HeaderValue;
+  readonly ifModifiedSince: HeaderValue;
+}
+
+/** Headers for a full delivery; a fresh array each time (writeHead may keep it). */
+function fullHeaders(entry: CacheEntry, status: CacheStatus, age: number, extra: readonly string[] | undefined): string[] {
+  const h = entry.headers.slice();
+  // RFC 9110 §8.6: no Content-Length on 204 (nor 1xx/304, which are never stored).
+  if (entry.status !== 204) h.push('content-length', String(entry.body.length));
+  h.push('age', String(age), X_CACHE, status, CACHE_STATUS, CACHE_STATUS_HEADER[status]);
+  if (extra !== undefined) for (let i = 0; i < extra.length; i++) h.push(extra[i]!);
+  return h;
+}
+
+function notModifiedHeaders(entry: CacheEntry, status: CacheStatus, age: number, extra: readonly string[] | undefined): string[] {
+  const h: string[] = [];
+  const src = entry.headers;
+  for (let i = 0; i < src.length; i += 2) if (NOT_MODIFIED_HEADERS.has(src[i]!)) h.push(src[i]!, src[i + 1]!);
+  h.push('age', String(age), X_CACHE, status, CACHE_STATUS, CACHE_STATUS_HEADER[status]);
+  if (extra !== undefined) for (let i = 0; i < extra.length; i++) h.push(extra[i]!);
+  return h;
+}
+
+/**
+ * Delivers an entry. `extra` is a flat list of headers to add (e.g. Vary set by the edge). Returns the
+ * HTTP status written (304 when answered as not modified).
+ */
+export function deliverEntry(
+  res: ServerResponse,
+  req: DeliverRequest,
+  entry: CacheEntry,
+  status: CacheStatus,
+  now: number,
+  extra?: readonly string[],
+): number {
+  const age = ageSeconds(entry.storedAt, now);
+  if ((req.ifNoneMatch !== undefined || req.ifModifiedSince !== undefined) && isNotModified(req.ifNoneMatch, req.ifModifiedSince, entry)) {
+    res.writeHead(304, notModifiedHeaders(entry, status, age, extra));
+    res.end();
+    return 304;
+  }
+  res.writeHead(entry.status, fullHeaders(entry, status, age, extra));
+  if (req.method === 'HEAD') res.end();
+  else res.end(entry.body);
+  return entry.status;
+}

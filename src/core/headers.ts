@@ -1,0 +1,104 @@
+// Header names and the rules for which response headers are stored, forwarded or stripped.
+
+/** RFC 9110 §7.6.1: connection-specific headers, never forwarded or stored. */
+export const HOP_BY_HOP: ReadonlySet<string> = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+]);
+
+/** Tags for purge (Fastly/Varnish convention); the cache reads and removes it. */
+export const SURROGATE_KEY = 'surrogate-key';
+/**
+ * Set by the middleware on responses it stores itself, so an edge in front does not write the same page
+ * again. The edge strips it before delivering.
+ */
+export const STORED_BY_ORIGIN = 'x-edge-page-cache-stored';
+
+/** Response headers that are never stored in an entry: per-connection, per-delivery, or private. */
+const NOT_STORED: ReadonlySet<string> = new Set([
+  ...HOP_BY_HOP,
+  'content-length', // set from the stored body on delivery
+  'age', // computed on delivery
+  'set-cookie', // never shared (responses with it are not stored at all)
+  'x-cache',
+  'cache-status',
+  SURROGATE_KEY,
+  STORED_BY_ORIGIN,
+]);
+
+type HeaderValue = string | number | readonly string[] | undefined;
+
+/** Names listed in a Connection header, lower-case: those are hop-by-hop too (RFC 9110 §7.6.1). */
+export function connectionTokens(value: HeaderValue): Set<string> | undefined {
+  if (value === undefined) return undefined;
+  const joined = Array.isArray(value) ? value.join(',') : String(value);
+  const out = new Set<string>();
+  for (const part of joined.split(',')) {
+    const t = part.trim().toLowerCase();
+    if (t !== '' && t !== 'close' && t !== 'keep-alive') out.add(t);
+  }
+  return out.size > 0 ? out : undefined;
+}
+
+/** The flat [name, value, ...] list worth storing from a response's headers (names lower-case). */
+export function storableHeaders(headers: Readonly<Record<string, HeaderValue>>): string[] {
+  const extra = connectionTokens(headers['connection']);
+  const out: string[] = [];
+  for (const name of Object.keys(headers)) {
+    const lower = name.toLowerCase();
+    if (NOT_STORED.has(lower) || extra?.has(lower)) continue;
+    const value = headers[name];
+    if (value === undefined) continue;
+    if (Array.isArray(value)) for (const v of value as readonly string[]) out.push(lower, v);
+    else out.push(lower, String(value));
+  }
+  return out;
+}
+
+/** A header as one string (lists joined with ', '), for parsing. */
+export function headerString(value: HeaderValue): string | undefined {
+  if (value === undefined) return undefined;
+  return Array.isArray(value) ? value.join(', ') : String(value);
+}
+
+/** Space- or comma-separated tags from a Surrogate-Key header, at most `max`, each at most 256 bytes. */
+export function parseTags(value: HeaderValue, max = 64): string[] {
+  const s = headerString(value);
+  if (s === undefined) return [];
+  const out: string[] = [];
+  for (const t of s.split(/[\s,]+/)) {
+    if (t === '' || t.length > 256 || out.includes(t)) continue;
+    out.push(t);
+    if (out.length >= max) break;
+  }
+  return out;
+}
+
+/** Parses a Cache-Control value into directives (lower-case names; value string or true). */
+export function parseCacheControl(value: HeaderValue): Map<string, string | true> {
+  const out = new Map<string, string | true>();
+  const s = headerString(value);
+  if (s === undefined) return out;
+  for (const part of s.split(',')) {
+    const eq = part.indexOf('=');
+    const name = (eq === -1 ? part : part.slice(0, eq)).trim().toLowerCase();
+    if (name === '') continue;
+    if (eq === -1) out.set(name, true);
+    else out.set(name, part.slice(eq + 1).trim().replace(/^"(.*)"$/, '$1'));
+  }
+  return out;
+}
+
+/** A delta-seconds directive value (RFC 9111 §1.2.2), or undefined if absent or malformed. */
+export function deltaSeconds(cc: Map<string, string | true>, name: string): number | undefined {
+  const v = cc.get(name);
+  if (typeof v !== 'string' || !/^\d+$/.test(v)) return undefined;
+  return Math.min(Number(v), 2 ** 31 - 1);
+}
