@@ -107,7 +107,8 @@ export function createMemoryStore(options: MemoryStoreOptions): MemoryStore {
       return Promise.resolve(had);
     },
     evictLocal(key: string): void {
-      lru.delete(key);
+      // As L1 this drops a possibly outdated copy; as the only store (tier l2) it holds the truth, so no-op.
+      if (tier === 'l1') lru.delete(key);
     },
     putValue: put,
     health(): readonly NodeHealth[] {
