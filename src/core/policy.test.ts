@@ -13,7 +13,7 @@ const GET: { method: string; url: string; headers: Record<string, string> } = { 
 const date = new Date(NOW).toUTCString();
 
 function decide(resHeaders: Record<string, string | string[]>, status = 200, req = GET, o = opts) {
-  return decideStore(req, { status, headers: { date, ...resHeaders } }, o, NOW);
+  return decideStore(req, { status, headers: { date, ...resHeaders } }, o);
 }
 
 describe('storable (RFC 9111 §3, shared cache)', () => {

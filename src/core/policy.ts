@@ -1,6 +1,6 @@
 // What may be stored, for how long, and how stale it may be served: RFC 9111 shared-cache rules through
 // http-cache-semantics, plus this cache's stricter rules for anything that could leak between users.
-// Pure: no I/O; time comes in as `now`.
+// Pure: no I/O; entry-life functions take the time as `now`.
 import CachePolicy from 'http-cache-semantics';
 import { deltaSeconds, headerString, parseCacheControl, parseTags, SURROGATE_KEY } from './headers';
 
@@ -69,7 +69,6 @@ export function decideStore(
   request: { readonly method: string; readonly url: string; readonly headers: Headers },
   response: { readonly status: number; readonly headers: Headers },
   opts: StorePolicyOptions,
-  _now: number,
 ): StoreDecision {
   if (request.method !== 'GET') return { store: false, reason: 'method' };
   if (request.headers['authorization'] !== undefined) return { store: false, reason: 'authorization' };
