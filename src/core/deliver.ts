@@ -4,7 +4,7 @@ import type { ServerResponse } from 'node:http';
 import { isNotModified, NOT_MODIFIED_HEADERS } from './conditional';
 import type { CacheEntry } from './entry';
 import { ageSeconds } from './policy';
-import { CACHE_STATUS, CACHE_STATUS_HEADER, X_CACHE } from './status';
+import { CACHE_STATUS, CACHE_STATUS_HEADER, isCachedStatus, X_CACHE } from './status';
 import type { CacheStatus } from './status';
 
 type HeaderValue = string | readonly string[] | undefined;
@@ -20,7 +20,9 @@ function fullHeaders(entry: CacheEntry, status: CacheStatus, age: number, extra:
   const h = entry.headers.slice();
   // RFC 9110 §8.6: no Content-Length on 204 (nor 1xx/304, which are never stored).
   if (entry.status !== 204) h.push('content-length', String(entry.body.length));
-  h.push('age', String(age), X_CACHE, status, CACHE_STATUS, CACHE_STATUS_HEADER[status]);
+  // Age only on answers from the cache (RFC 9111 §5.1); a page fetched just now for this request has none.
+  if (isCachedStatus(status)) h.push('age', String(age));
+  h.push(X_CACHE, status, CACHE_STATUS, CACHE_STATUS_HEADER[status]);
   if (extra !== undefined) for (let i = 0; i < extra.length; i++) h.push(extra[i]!);
   return h;
 }
@@ -29,7 +31,8 @@ function notModifiedHeaders(entry: CacheEntry, status: CacheStatus, age: number,
   const h: string[] = [];
   const src = entry.headers;
   for (let i = 0; i < src.length; i += 2) if (NOT_MODIFIED_HEADERS.has(src[i]!)) h.push(src[i]!, src[i + 1]!);
-  h.push('age', String(age), X_CACHE, status, CACHE_STATUS, CACHE_STATUS_HEADER[status]);
+  if (isCachedStatus(status)) h.push('age', String(age));
+  h.push(X_CACHE, status, CACHE_STATUS, CACHE_STATUS_HEADER[status]);
   if (extra !== undefined) for (let i = 0; i < extra.length; i++) h.push(extra[i]!);
   return h;
 }

@@ -1,0 +1,38 @@
+// Everything the pipeline steps share for the life of a server: resolved options, the page cache,
+// origins, single-flight map, metrics children resolved once, loggers. Built once in createEdgeServer.
+import type { Dispatcher } from 'undici';
+import type { PageCache } from '../core/cache';
+import type { SingleFlight } from '../core/coalesce';
+import type { CacheEntry } from '../core/entry';
+import type { Logger } from '../core/logger';
+import type { CacheMetrics } from '../core/metrics';
+import type { CacheStatus } from '../core/status';
+import type { ResolvedEdgeOptions } from './options';
+import type { Origins } from './origins';
+
+/**
+ * What a cacheable origin fetch yields to everyone waiting on it. Only a `page` is shared: anything
+ * else (private, not storable, too large) belongs to the request that fetched it, and the others go to
+ * the origin themselves, so a private response can never reach another client through coalescing.
+ */
+export type FetchOutcome =
+  | { readonly kind: 'page'; readonly entry: CacheEntry; readonly stored: boolean }
+  | { readonly kind: 'own'; readonly response: Dispatcher.ResponseData; readonly prefix: readonly Buffer[] };
+
+export interface EdgeContext {
+  readonly opts: ResolvedEdgeOptions;
+  readonly cache: PageCache;
+  readonly origins: Origins;
+  readonly inflight: SingleFlight<FetchOutcome>;
+  readonly metrics: CacheMetrics;
+  readonly log: Logger;
+  readonly accessLog: Logger | undefined;
+  /** Per-status request counters, resolved once. */
+  readonly served: Readonly<Record<CacheStatus, { inc(): void }>>;
+  /** True when the cache is shared with other processes (memcached), so an origin-stored page is not rewritten. */
+  readonly sharedStore: boolean;
+  /** Set when SIGTERM starts a drain: /healthz answers 503. */
+  draining: boolean;
+  /** Requests in flight (for drain). */
+  active: number;
+}

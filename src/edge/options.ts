@@ -1,0 +1,285 @@
+// EdgeOptions (what a user, the CLI or a config file gives) -> ResolvedEdgeOptions (validated, defaults
+// filled, derived values precomputed, frozen). The only place that knows a default.
+import { ConfigError } from '../core/errors';
+import { DEFAULT_GZIP_FLAG } from '../core/entry';
+import type { EntryFormat } from '../core/entry';
+import { normalizeHost } from '../core/key';
+import {
+  boolean,
+  byteSize,
+  integerIn,
+  nonNegativeInt,
+  oneOf,
+  plainObject,
+  port,
+  positiveInt,
+  rejectUnknownKeys,
+  stringList,
+} from '../core/options';
+import { DEFAULT_STORABLE_STATUSES } from '../core/policy';
+import type { StorePolicyOptions } from '../core/policy';
+import { parseServerList } from '../core/ring';
+import type { StoreConfig } from '../core/stores/factory';
+
+/** Options of the edge server. Units are in the names; every field but `origin` has a default. */
+export interface EdgeOptions {
+  /** Listening port (8080). */
+  port?: number | string;
+  /** Listening address ('0.0.0.0'). */
+  host?: string;
+  /** Origin base URLs (http://host:port), several balanced with failover. Required. */
+  origin?: string | readonly string[];
+  /** memcached nodes 'host:port,...'; absent: the embedded in-process store. */
+  memcached?: string | readonly string[];
+  /** Freshness for cacheable responses that state none, in seconds (120, as Varnish); 0: only what the origin states. */
+  ttl?: number | string;
+  /** Processes sharing the port (1). */
+  workers?: number | string;
+  /** Admin port on loopback for /healthz, /metrics, /purge and the stats page (absent: no admin port). */
+  adminPort?: number | string;
+  /** Address the admin port binds to ('127.0.0.1'). */
+  adminHost?: string;
+  /** Bearer token required by POST /purge (absent: purge is refused). */
+  adminToken?: string;
+  /** Host names served; any other Host gets 421 and is never looked up, stored or forwarded (absent: any). */
+  hosts?: string | readonly string[];
+  /** Prefix inside the md5 key, for namespacing ('' so stock nginx finds the same keys). */
+  keyPrefix?: string;
+  /** Entry format written: 'envelope' (default) or 'raw' (nginx memcached_pass compatible). */
+  format?: string;
+  /** Content-Type for raw entries, as nginx's default_type ('text/html; charset=utf-8'). */
+  defaultContentType?: string;
+  /** memcached flag that marks gzip raw bodies, as nginx's memcached_gzip_flag (2). */
+  gzipFlag?: number | string;
+  /** Largest page stored, bytes or '1m' (1 MiB: memcached's default item size). */
+  maxEntryBytes?: number | string;
+  /** In-process cache size: the L1 in front of memcached (64m), or the whole cache when embedded (256m). */
+  memoryBytes?: number | string;
+  /** Longest an entry stays in L1 before memcached is asked again, in seconds (2). Bounds purge lag across edges. */
+  l1TtlSeconds?: number | string;
+  /** Deadline of each memcached call in ms (100). */
+  memcachedTimeoutMs?: number | string;
+  /** How long a failed memcached node is skipped before it is probed again, in ms (2000). */
+  memcachedRetryAfterMs?: number | string;
+  /** Origin connect timeout in ms (2000). */
+  originConnectTimeoutMs?: number | string;
+  /** Time to the origin's response headers in ms before 504 (30000). */
+  originTimeoutMs?: number | string;
+  /** Longest gap between body chunks from the origin in ms (30000). */
+  originBodyTimeoutMs?: number | string;
+  /** Keep-alive connections per origin (64). */
+  originConnections?: number | string;
+  /** Consecutive failures that mark an origin down (3), and how long it stays down in ms (5000). */
+  originMaxFails?: number | string;
+  originFailTimeoutMs?: number | string;
+  /** Path probed on each origin every originHealthIntervalMs while it is down or always (absent: passive health only). */
+  originHealthPath?: string;
+  originHealthIntervalMs?: number | string;
+  /** Stale-while-revalidate window for entries whose origin gives none, in seconds (0). */
+  staleWhileRevalidate?: number | string;
+  /** Stale-if-error window (grace) for entries whose origin gives none, in seconds (3600). */
+  staleIfError?: number | string;
+  /** Cookie names (or name prefixes ending in '*') that do not change the page; requests with only these are cached. */
+  ignoreCookies?: string | readonly string[];
+  /** Status codes that may be stored. */
+  cacheStatuses?: string | readonly (number | string)[];
+  /** Access log: 0 off (default), 1 every request, 0.01 one in a hundred. */
+  accessLogSample?: number | string;
+  /** Largest request head accepted, bytes (16k); larger gets 431. */
+  maxHeaderBytes?: number | string;
+  /** Longest freshness accepted from an origin, in seconds (1 year). */
+  maxTtlSeconds?: number | string;
+  /** Wait for in-flight requests on SIGTERM, in ms (10000). */
+  drainTimeoutMs?: number | string;
+  /** Coalesce concurrent misses for one key into one origin fetch (true). */
+  coalesce?: boolean | string;
+  /** Also coalesce across processes and edges with a short memcached lock (true when memcached is set). */
+  lockTimeoutMs?: number | string;
+}
+
+export interface ResolvedOrigin {
+  readonly url: URL;
+  /** scheme://host:port as undici wants it. */
+  readonly base: string;
+}
+
+export interface ResolvedEdgeOptions {
+  readonly port: number;
+  readonly host: string;
+  readonly origins: readonly ResolvedOrigin[];
+  readonly store: StoreConfig;
+  readonly workers: number;
+  readonly adminPort: number | undefined;
+  readonly adminHost: string;
+  readonly adminToken: string | undefined;
+  /** Normalised host names, or undefined for any host. */
+  readonly hosts: ReadonlySet<string> | undefined;
+  readonly keyPrefix: string;
+  readonly format: EntryFormat;
+  readonly defaultContentType: string;
+  readonly gzipFlag: number;
+  readonly maxEntryBytes: number;
+  readonly policy: StorePolicyOptions;
+  readonly originConnectTimeoutMs: number;
+  readonly originTimeoutMs: number;
+  readonly originBodyTimeoutMs: number;
+  readonly originConnections: number;
+  readonly originMaxFails: number;
+  readonly originFailTimeoutMs: number;
+  readonly originHealthPath: string | undefined;
+  readonly originHealthIntervalMs: number;
+  /** Exact cookie names ignored, and prefixes (from 'name*'). */
+  readonly ignoreCookieNames: ReadonlySet<string>;
+  readonly ignoreCookiePrefixes: readonly string[];
+  readonly accessLogSample: number;
+  readonly maxHeaderBytes: number;
+  readonly drainTimeoutMs: number;
+  readonly coalesce: boolean;
+  readonly lockTimeoutMs: number;
+}
+
+export const EDGE_OPTION_KEYS = [
+  'port', 'host', 'origin', 'memcached', 'ttl', 'workers', 'adminPort', 'adminHost', 'adminToken', 'hosts',
+  'keyPrefix', 'format', 'defaultContentType', 'gzipFlag', 'maxEntryBytes', 'memoryBytes', 'l1TtlSeconds',
+  'memcachedTimeoutMs', 'memcachedRetryAfterMs', 'originConnectTimeoutMs', 'originTimeoutMs',
+  'originBodyTimeoutMs', 'originConnections', 'originMaxFails', 'originFailTimeoutMs', 'originHealthPath',
+  'originHealthIntervalMs', 'staleWhileRevalidate', 'staleIfError', 'ignoreCookies', 'cacheStatuses',
+  'accessLogSample', 'maxHeaderBytes', 'maxTtlSeconds', 'drainTimeoutMs', 'coalesce', 'lockTimeoutMs',
+] as const satisfies readonly (keyof EdgeOptions)[];
+
+/** Analytics and consent cookies that never change a page (Varnish's usual list). */
+export const DEFAULT_IGNORED_COOKIES: readonly string[] = [
+  '_ga*', '_gid', '_gat*', '_gcl*', '_fbp', '_fbc', '__utm*', '_hj*', '_pk_*', '_clck', '_clsk', 'cookieconsent_status',
+];
+
+const MIB = 1024 * 1024;
+const ITEM_LIMIT = 128 * MIB;
+
+function parseOrigin(value: string): ResolvedOrigin {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new ConfigError(`origin must be an absolute http:// or https:// URL, got '${value}'`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new ConfigError(`origin must be an absolute http:// or https:// URL, got '${value}'`);
+  }
+  if (url.pathname !== '/' || url.search !== '' || url.hash !== '' || url.username !== '') {
+    throw new ConfigError(`origin must be scheme://host[:port] with no path, query or credentials, got '${value}'`);
+  }
+  return { url, base: url.origin };
+}
+
+function has<K extends keyof EdgeOptions>(o: Readonly<EdgeOptions>, k: K): boolean {
+  return o[k] !== undefined;
+}
+
+export function resolveEdgeOptions(input: Readonly<EdgeOptions>): ResolvedEdgeOptions {
+  rejectUnknownKeys('', plainObject('options', input), EDGE_OPTION_KEYS);
+  const o = input;
+
+  const originList = o.origin === undefined ? [] : stringList('origin', o.origin);
+  if (originList.length === 0) throw new ConfigError('origin is required: give at least one http://host:port');
+  const origins = originList.map(parseOrigin);
+
+  const memcached = o.memcached === undefined ? [] : parseServerList('memcached', o.memcached);
+  const maxEntryBytes = has(o, 'maxEntryBytes') ? byteSize('maxEntryBytes', o.maxEntryBytes, 1024, ITEM_LIMIT) : MIB;
+  const memoryBytes = has(o, 'memoryBytes')
+    ? byteSize('memoryBytes', o.memoryBytes, 0, 64 * 1024 * MIB)
+    : memcached.length > 0 ? 64 * MIB : 256 * MIB;
+  if (memcached.length === 0 && memoryBytes < 1 * MIB) {
+    throw new ConfigError(`memoryBytes must be at least 1m when there is no memcached (it is the whole cache), got ${memoryBytes}`);
+  }
+  if (memoryBytes > 0 && memoryBytes < maxEntryBytes) {
+    throw new ConfigError(`memoryBytes (${memoryBytes}) must be 0 or at least maxEntryBytes (${maxEntryBytes})`);
+  }
+
+  const statuses = has(o, 'cacheStatuses')
+    ? stringList('cacheStatuses', Array.isArray(o.cacheStatuses) ? o.cacheStatuses.map(String) : o.cacheStatuses).map((s) =>
+        integerIn('cacheStatuses', s, 200, 599),
+      )
+    : DEFAULT_STORABLE_STATUSES;
+
+  let hosts: Set<string> | undefined;
+  if (has(o, 'hosts')) {
+    hosts = new Set();
+    for (const h of stringList('hosts', o.hosts)) {
+      const n = normalizeHost(h);
+      if (n === undefined || n !== h.toLowerCase()) throw new ConfigError(`hosts: '${h}' is not a host name (no port, scheme or path)`);
+      hosts.add(n);
+    }
+    if (hosts.size === 0) throw new ConfigError('hosts must name at least one host when given');
+  }
+
+  const ignoreCookies = has(o, 'ignoreCookies') ? stringList('ignoreCookies', o.ignoreCookies) : DEFAULT_IGNORED_COOKIES;
+  const ignoreCookieNames = new Set(ignoreCookies.filter((c) => !c.endsWith('*')));
+  const ignoreCookiePrefixes = ignoreCookies.filter((c) => c.endsWith('*')).map((c) => c.slice(0, -1));
+
+  const format = has(o, 'format') ? oneOf<EntryFormat>('format', o.format, ['envelope', 'raw']) : 'envelope';
+  const adminToken = o.adminToken;
+  if (adminToken !== undefined && (typeof adminToken !== 'string' || adminToken.length < 16)) {
+    throw new ConfigError('adminToken must be a string of at least 16 characters');
+  }
+  const accessLogSample = has(o, 'accessLogSample') ? Number(o.accessLogSample) : 0;
+  if (!(accessLogSample >= 0 && accessLogSample <= 1)) {
+    throw new ConfigError(`accessLogSample must be a number from 0 to 1, got ${JSON.stringify(o.accessLogSample)}`);
+  }
+  const healthPath = o.originHealthPath;
+  if (healthPath !== undefined && (typeof healthPath !== 'string' || !healthPath.startsWith('/'))) {
+    throw new ConfigError(`originHealthPath must be a path starting with '/', got ${JSON.stringify(healthPath)}`);
+  }
+  const keyPrefix = o.keyPrefix ?? '';
+  if (typeof keyPrefix !== 'string') throw new ConfigError('keyPrefix must be a string');
+
+  const resolved: ResolvedEdgeOptions = {
+    port: has(o, 'port') ? port('port', o.port, true) : 8080,
+    host: o.host ?? '0.0.0.0',
+    origins,
+    store: {
+      memcached,
+      memcachedTimeoutMs: has(o, 'memcachedTimeoutMs') ? positiveInt('memcachedTimeoutMs', o.memcachedTimeoutMs, 60000) : 100,
+      memcachedRetryAfterMs: has(o, 'memcachedRetryAfterMs')
+        ? positiveInt('memcachedRetryAfterMs', o.memcachedRetryAfterMs, 3600000)
+        : 2000,
+      memoryBytes,
+      l1TtlSeconds: has(o, 'l1TtlSeconds') ? positiveInt('l1TtlSeconds', o.l1TtlSeconds, 86400) : 2,
+      maxEntryBytes,
+    },
+    workers: has(o, 'workers') ? positiveInt('workers', o.workers, 256) : 1,
+    adminPort: has(o, 'adminPort') ? port('adminPort', o.adminPort, true) : undefined,
+    adminHost: o.adminHost ?? '127.0.0.1',
+    adminToken,
+    hosts,
+    keyPrefix,
+    format,
+    defaultContentType: o.defaultContentType ?? 'text/html; charset=utf-8',
+    gzipFlag: has(o, 'gzipFlag') ? integerIn('gzipFlag', o.gzipFlag, 0, 0xffff) : DEFAULT_GZIP_FLAG,
+    maxEntryBytes,
+    policy: {
+      defaultTtlSeconds: has(o, 'ttl') ? nonNegativeInt('ttl', o.ttl, 10 * 365 * 86400) : 120,
+      defaultStaleWhileRevalidateSeconds: has(o, 'staleWhileRevalidate')
+        ? nonNegativeInt('staleWhileRevalidate', o.staleWhileRevalidate, 365 * 86400)
+        : 0,
+      defaultStaleIfErrorSeconds: has(o, 'staleIfError') ? nonNegativeInt('staleIfError', o.staleIfError, 365 * 86400) : 3600,
+      statuses: new Set(statuses),
+      maxTtlSeconds: has(o, 'maxTtlSeconds') ? positiveInt('maxTtlSeconds', o.maxTtlSeconds) : 365 * 86400,
+    },
+    originConnectTimeoutMs: has(o, 'originConnectTimeoutMs') ? positiveInt('originConnectTimeoutMs', o.originConnectTimeoutMs, 600000) : 2000,
+    originTimeoutMs: has(o, 'originTimeoutMs') ? positiveInt('originTimeoutMs', o.originTimeoutMs, 3600000) : 30000,
+    originBodyTimeoutMs: has(o, 'originBodyTimeoutMs') ? positiveInt('originBodyTimeoutMs', o.originBodyTimeoutMs, 3600000) : 30000,
+    originConnections: has(o, 'originConnections') ? positiveInt('originConnections', o.originConnections, 100000) : 64,
+    originMaxFails: has(o, 'originMaxFails') ? positiveInt('originMaxFails', o.originMaxFails, 1000) : 3,
+    originFailTimeoutMs: has(o, 'originFailTimeoutMs') ? positiveInt('originFailTimeoutMs', o.originFailTimeoutMs, 3600000) : 5000,
+    originHealthPath: healthPath,
+    originHealthIntervalMs: has(o, 'originHealthIntervalMs') ? positiveInt('originHealthIntervalMs', o.originHealthIntervalMs, 3600000) : 2000,
+    ignoreCookieNames,
+    ignoreCookiePrefixes,
+    accessLogSample,
+    maxHeaderBytes: has(o, 'maxHeaderBytes') ? byteSize('maxHeaderBytes', o.maxHeaderBytes, 1024, MIB) : 16 * 1024,
+    drainTimeoutMs: has(o, 'drainTimeoutMs') ? nonNegativeInt('drainTimeoutMs', o.drainTimeoutMs, 3600000) : 10000,
+    coalesce: has(o, 'coalesce') ? boolean('coalesce', o.coalesce) : true,
+    lockTimeoutMs: has(o, 'lockTimeoutMs') ? positiveInt('lockTimeoutMs', o.lockTimeoutMs, 600000) : 5000,
+  };
+  return Object.freeze(resolved);
+}

@@ -1,0 +1,173 @@
+// The origins behind the edge: one undici Pool each (keep-alive, connect/header/body timeouts), picked
+// round-robin among those up. A failing origin is marked down after originMaxFails consecutive failures
+// for originFailTimeoutMs (passive health, as nginx's max_fails/fail_timeout), optionally probed actively.
+// Requests without a body are retried on another origin after a connection error or timeout.
+import type { Readable } from 'node:stream';
+import { Pool } from 'undici';
+import type { Dispatcher } from 'undici';
+import { OriginTimeoutError, OriginUnavailableError, toError } from '../core/errors';
+import type { OriginError } from '../core/errors';
+import { componentLogger, RateLimitedLog } from '../core/logger';
+import type { CacheMetrics } from '../core/metrics';
+import type { ResolvedEdgeOptions, ResolvedOrigin } from './options';
+
+export interface OriginState {
+  readonly origin: ResolvedOrigin;
+  readonly pool: Pool;
+  failures: number;
+  downUntil: number;
+  requests: number;
+  errors: number;
+}
+
+export interface OriginHealth {
+  readonly url: string;
+  readonly up: boolean;
+  readonly failures: number;
+  readonly requests: number;
+  readonly errors: number;
+}
+
+export interface OriginRequest {
+  readonly method: string;
+  readonly path: string;
+  readonly headers: string[];
+  /** A streamed request body (pass); such requests are never retried. */
+  readonly body: Readable | null;
+  /** Whether another origin may be tried after a connection error or timeout. */
+  readonly retryable: boolean;
+}
+
+export interface Origins {
+  request(req: OriginRequest): Promise<Dispatcher.ResponseData>;
+  health(): readonly OriginHealth[];
+  close(): Promise<void>;
+}
+
+const TIMEOUT_CODES: ReadonlySet<string> = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'ETIMEDOUT']);
+
+/** Wraps an undici or socket error once, keeping it as cause: timeouts become 504, the rest 502. */
+export function classifyOriginError(err: unknown, url: string): OriginError {
+  const e = toError(err);
+  const code = (e as { code?: unknown }).code;
+  if (typeof code === 'string' && TIMEOUT_CODES.has(code)) return new OriginTimeoutError(`origin ${url} timed out (${code})`, { cause: e });
+  return new OriginUnavailableError(`origin ${url} failed: ${typeof code === 'string' ? code : e.message}`, { cause: e });
+}
+
+export function createOrigins(opts: ResolvedEdgeOptions, metrics: CacheMetrics, now: () => number = Date.now): Origins {
+  const log = new RateLimitedLog(componentLogger('origin'));
+  const states: OriginState[] = opts.origins.map((origin) => ({
+    origin,
+    pool: new Pool(origin.base, {
+      connections: opts.originConnections,
+      connectTimeout: opts.originConnectTimeoutMs,
+      headersTimeout: opts.originTimeoutMs,
+      bodyTimeout: opts.originBodyTimeoutMs,
+      keepAliveTimeout: 4000,
+      pipelining: 1,
+    }),
+    failures: 0,
+    downUntil: 0,
+    requests: 0,
+    errors: 0,
+  }));
+  let next = 0;
+  const okCounter = metrics.originRequests.labels('ok');
+  const errCounter = metrics.originRequests.labels('error');
+  const okSeconds = metrics.originSeconds.labels('ok');
+  const errSeconds = metrics.originSeconds.labels('error');
+
+  /** Round-robin over origins that are up; when all are down, the one whose down time ends first. */
+  function pick(tried: readonly OriginState[]): OriginState | undefined {
+    const t = now();
+    for (let i = 0; i < states.length; i++) {
+      const s = states[(next + i) % states.length]!;
+      if (s.downUntil <= t && !tried.includes(s)) {
+        next = (next + i + 1) % states.length;
+        return s;
+      }
+    }
+    let best: OriginState | undefined;
+    for (const s of states) if (!tried.includes(s) && (best === undefined || s.downUntil < best.downUntil)) best = s;
+    return best;
+  }
+
+  function succeeded(s: OriginState): void {
+    s.failures = 0;
+    s.downUntil = 0;
+  }
+
+  function failedOnce(s: OriginState, err: OriginError): void {
+    s.errors++;
+    s.failures++;
+    if (s.failures >= opts.originMaxFails) s.downUntil = now() + opts.originFailTimeoutMs;
+    log.warn({ origin: s.origin.base, err: err.message, failures: s.failures }, 'origin request failed');
+  }
+
+  let probeTimer: NodeJS.Timeout | undefined;
+  if (opts.originHealthPath !== undefined) {
+    const path = opts.originHealthPath;
+    probeTimer = setInterval(function probeOrigins() {
+      for (const s of states) {
+        s.pool
+          .request({ method: 'GET', path, headersTimeout: opts.originConnectTimeoutMs })
+          .then(async function probed(r) {
+            await r.body.dump();
+            if (r.statusCode < 500) succeeded(s);
+            else failedOnce(s, new OriginUnavailableError(`health probe answered ${r.statusCode}`));
+          })
+          .catch(function probeFailed(err: unknown) {
+            failedOnce(s, classifyOriginError(err, s.origin.base));
+          });
+      }
+    }, opts.originHealthIntervalMs);
+    probeTimer.unref();
+  }
+
+  return {
+    async request(req: OriginRequest): Promise<Dispatcher.ResponseData> {
+      const tried: OriginState[] = [];
+      const attempts = req.retryable ? states.length : 1;
+      let last: OriginError | undefined;
+      for (let attempt = 0; attempt < attempts; attempt++) {
+        const s = pick(tried);
+        if (s === undefined) break;
+        tried.push(s);
+        s.requests++;
+        const t0 = performance.now();
+        try {
+          const res = await s.pool.request({
+            method: req.method as Dispatcher.HttpMethod,
+            path: req.path,
+            headers: req.headers,
+            body: req.body,
+          });
+          succeeded(s);
+          okCounter.inc();
+          okSeconds.observe((performance.now() - t0) / 1000);
+          return res;
+        } catch (err) {
+          last = classifyOriginError(err, s.origin.base);
+          errCounter.inc();
+          errSeconds.observe((performance.now() - t0) / 1000);
+          failedOnce(s, last);
+        }
+      }
+      throw last ?? new OriginUnavailableError('no origin available');
+    },
+    health(): readonly OriginHealth[] {
+      const t = now();
+      return states.map((s) => ({
+        url: s.origin.base,
+        up: s.downUntil <= t,
+        failures: s.failures,
+        requests: s.requests,
+        errors: s.errors,
+      }));
+    },
+    async close(): Promise<void> {
+      if (probeTimer) clearInterval(probeTimer);
+      await Promise.all(states.map((s) => s.pool.close()));
+    },
+  };
+}

@@ -1,0 +1,169 @@
+// createEdgeServer(): wires options, store, page cache, origins and the pipeline into an http.Server,
+// with listen, and close that drains in-flight requests.
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Registry } from 'prom-client';
+import { createPageCache } from '../core/cache';
+import type { PageCache } from '../core/cache';
+import { createSingleFlight } from '../core/coalesce';
+import { keyForUrl } from '../core/key';
+import { componentLogger } from '../core/logger';
+import { cacheMetrics } from '../core/metrics';
+import { CACHE_STATUSES } from '../core/status';
+import type { CacheStatus } from '../core/status';
+import { createStore } from '../core/stores/factory';
+import type { EdgeContext, FetchOutcome } from './context';
+import { resolveEdgeOptions } from './options';
+import type { EdgeOptions, ResolvedEdgeOptions } from './options';
+import { createOrigins } from './origins';
+import type { OriginHealth } from './origins';
+import { runPipeline } from './pipeline';
+import { Transaction } from './transaction';
+import type { NodeHealth } from '../core/store';
+
+export interface EdgeServer {
+  readonly server: http.Server;
+  readonly options: ResolvedEdgeOptions;
+  readonly cache: PageCache;
+  readonly registry: Registry;
+  /** Listens on options.port/host (port 0: a free port); resolves with the bound port. */
+  listen(): Promise<number>;
+  /** Stops accepting, waits for in-flight requests up to drainTimeoutMs, then closes everything. */
+  close(): Promise<void>;
+  health(): { draining: boolean; origins: readonly OriginHealth[]; memcached: readonly NodeHealth[] };
+  /** Applies a purge here (all tiers of this process's store). */
+  purge(urls: readonly string[], tags: readonly string[]): Promise<number>;
+  /** Drops keys from this process's in-process tier only (a purge made elsewhere). */
+  evictLocal(urls: readonly string[]): void;
+}
+
+export interface CreateEdgeServerExtras {
+  /** A Registry for this server's metrics (tests run several servers in one process). */
+  registry?: Registry;
+}
+
+function accessLogged(this: { tx: Transaction; t0: number }): void {
+  const { tx, t0 } = this;
+  tx.ctx.accessLog?.info(
+    {
+      method: tx.req.method,
+      host: tx.host,
+      url: tx.requestUri,
+      status: tx.res.statusCode,
+      cacheStatus: tx.status,
+      ms: Math.round((performance.now() - t0) * 10) / 10,
+      originMs: Math.round(tx.originMs * 10) / 10,
+    },
+    'request',
+  );
+}
+
+export function createEdgeServer(input: Readonly<EdgeOptions> | ResolvedEdgeOptions, extras: CreateEdgeServerExtras = {}): EdgeServer {
+  const opts = Object.isFrozen(input) && 'origins' in input ? (input as ResolvedEdgeOptions) : resolveEdgeOptions(input as EdgeOptions);
+  const metrics = cacheMetrics(extras.registry);
+  const store = createStore(opts.store, metrics);
+  const cache = createPageCache({
+    store,
+    keyPrefix: opts.keyPrefix,
+    format: opts.format,
+    raw: { defaultContentType: opts.defaultContentType, gzipFlag: opts.gzipFlag, ttlSeconds: opts.policy.defaultTtlSeconds },
+    maxEntryBytes: opts.maxEntryBytes,
+    metrics,
+  });
+  const origins = createOrigins(opts, metrics);
+  const served = {} as Record<CacheStatus, { inc(): void }>;
+  for (const s of CACHE_STATUSES) served[s] = metrics.requests.labels(s);
+  const ctx: EdgeContext = {
+    opts,
+    cache,
+    origins,
+    inflight: createSingleFlight<FetchOutcome>(),
+    metrics,
+    log: componentLogger('edge'),
+    accessLog: opts.accessLogSample > 0 ? componentLogger('access') : undefined,
+    served,
+    sharedStore: opts.store.memcached.length > 0,
+    draining: false,
+    active: 0,
+  };
+
+  let idle: (() => void) | undefined;
+  function finished(): void {
+    ctx.active--;
+    if (ctx.active === 0 && idle !== undefined) idle();
+  }
+
+  function onRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
+    ctx.active++;
+    res.once('close', finished);
+    const tx = new Transaction(ctx, req, res, Date.now());
+    if (ctx.accessLog !== undefined && Math.random() < opts.accessLogSample) {
+      res.once('finish', accessLogged.bind({ tx, t0: performance.now() }));
+    }
+    runPipeline(tx, 'recv');
+  }
+
+  const server = http.createServer(
+    {
+      maxHeaderSize: opts.maxHeaderBytes,
+      requestTimeout: 60_000,
+      headersTimeout: 20_000,
+      keepAliveTimeout: 5_000,
+    },
+    onRequest,
+  );
+  server.on('clientError', function onClientError(err: NodeJS.ErrnoException, socket) {
+    // Node answers malformed requests itself; we only choose the status: 431 for oversize heads, else 400.
+    if (!socket.writable) {
+      socket.destroy();
+      return;
+    }
+    const status = err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : '400 Bad Request';
+    const body = `${status}\n`;
+    socket.end(`HTTP/1.1 ${status}\r\nContent-Type: text/plain\r\nContent-Length: ${body.length}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n${body}`);
+  });
+
+  const edge: EdgeServer = {
+    server,
+    options: opts,
+    cache,
+    registry: metrics.registry,
+    listen(): Promise<number> {
+      return new Promise((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(opts.port, opts.host, () => {
+          server.off('error', reject);
+          resolve((server.address() as AddressInfo).port);
+        });
+      });
+    },
+    async close(): Promise<void> {
+      ctx.draining = true;
+      const closed = new Promise<void>((r) => server.close(() => r()));
+      server.closeIdleConnections();
+      if (ctx.active > 0) {
+        await Promise.race([
+          new Promise<void>((r) => (idle = r)),
+          new Promise<void>((r) => setTimeout(r, opts.drainTimeoutMs).unref()),
+        ]);
+      }
+      server.closeAllConnections();
+      await closed;
+      await origins.close();
+      await store.close();
+    },
+    health() {
+      return { draining: ctx.draining, origins: origins.health(), memcached: opts.store.memcached.length > 0 ? store.health() : [] };
+    },
+    async purge(urls, tags): Promise<number> {
+      return (await cache.purgeUrls(urls)) + (await cache.purgeTags(tags));
+    },
+    evictLocal(urls): void {
+      for (const url of urls) {
+        const key = keyForUrl(opts.keyPrefix, url);
+        if (key !== undefined) store.evictLocal(key);
+      }
+    },
+  };
+  return edge;
+}

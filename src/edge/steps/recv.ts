@@ -1,0 +1,72 @@
+// recv: validate and normalise the request, then decide lookup (cacheable), pass, or synth (refused).
+// Conservative by default, as Varnish: credentials and cookies pass, unknown hosts and foreign
+// absolute-form targets are refused (no open proxy).
+import { normalizeHost, splitUrl } from '../../core/key';
+import type { StepName, Transaction } from '../transaction';
+
+const SLASH = 0x2f;
+
+function refuse(tx: Transaction, code: number, message: string): StepName {
+  tx.synthCode = code;
+  tx.synthMessage = message;
+  tx.status = 'BYPASS';
+  return 'synth';
+}
+
+/**
+ * True when every cookie in the header is on the ignore list (analytics and the like), so the page
+ * does not depend on them. A scan with indexOf, not a regex: this runs for every request with cookies.
+ */
+export function onlyIgnoredCookies(header: string, names: ReadonlySet<string>, prefixes: readonly string[]): boolean {
+  let start = 0;
+  while (start < header.length) {
+    let end = header.indexOf(';', start);
+    if (end === -1) end = header.length;
+    const eq = header.indexOf('=', start);
+    const name = header.slice(start, eq === -1 || eq > end ? end : eq).trim();
+    start = end + 1;
+    if (name === '' || names.has(name)) continue;
+    let ignored = false;
+    for (let i = 0; i < prefixes.length; i++) {
+      if (name.startsWith(prefixes[i]!)) {
+        ignored = true;
+        break;
+      }
+    }
+    if (!ignored) return false;
+  }
+  return true;
+}
+
+export function recv(tx: Transaction): StepName {
+  const req = tx.req;
+  const opts = tx.ctx.opts;
+  const host = normalizeHost(req.headers.host);
+  if (host === undefined) return refuse(tx, 400, 'Bad Request: missing or invalid Host header');
+  let target = req.url ?? '';
+  if (target.charCodeAt(0) !== SLASH) {
+    // RFC 9112 §3.2.2: absolute-form. Accept it only for the Host this request names; anything else
+    // would make the edge an open proxy.
+    const parts = splitUrl(target);
+    if (parts === undefined) return refuse(tx, 400, 'Bad Request: unsupported request target');
+    if (parts.host !== host) return refuse(tx, 400, 'Bad Request: absolute-form target for another host is not proxied');
+    target = parts.requestUri;
+  }
+  if (opts.hosts !== undefined && !opts.hosts.has(host)) return refuse(tx, 421, 'Misdirected Request: this edge does not serve that host');
+  tx.host = host;
+  tx.requestUri = target;
+
+  const method = req.method;
+  if (method !== 'GET' && method !== 'HEAD') return 'pass';
+  // RFC 9111 §3.5: a shared cache does not reuse responses to requests with credentials; we never store them.
+  if (req.headers.authorization !== undefined) return 'pass';
+  const cookie = req.headers.cookie;
+  if (cookie !== undefined) {
+    // A session cookie may change the page: pass, as Varnish's builtin VCL does. Cookies that never
+    // change a page (analytics) are dropped from the fill request instead, so the page stays shared.
+    if (!onlyIgnoredCookies(cookie, opts.ignoreCookieNames, opts.ignoreCookiePrefixes)) return 'pass';
+    tx.keepCookies = false;
+  }
+  tx.cacheable = true;
+  return 'hash';
+}

@@ -1,0 +1,43 @@
+// store: writes a fetched page to the cache off the client's path, and invalidates what an unsafe
+// request changed (RFC 9111 §4.4). Store faults are counted by the store and never reach the client.
+import type { IncomingHttpHeaders } from 'node:http';
+import type { CacheEntry } from '../../core/entry';
+import { STORED_BY_ORIGIN } from '../../core/headers';
+import { cacheKey, splitUrl } from '../../core/key';
+import type { EdgeContext } from '../context';
+import type { Transaction } from '../transaction';
+
+function stored(): void {}
+function storeFailed(): void {}
+
+/** Starts the write and returns at once; the rejection handler is attached where the write starts. */
+export function storeEntry(ctx: EdgeContext, key: string, entry: CacheEntry, originHeaders: IncomingHttpHeaders): boolean {
+  // The origin's middleware already wrote this page to the shared memcached: writing it again is waste.
+  if (ctx.sharedStore && originHeaders[STORED_BY_ORIGIN] !== undefined) return false;
+  ctx.cache.put(key, entry).then(stored, storeFailed);
+  return true;
+}
+
+const UNSAFE: ReadonlySet<string> = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+
+function sameHostUri(tx: Transaction, value: string | undefined): string | undefined {
+  if (value === undefined || value === '') return undefined;
+  if (value.charCodeAt(0) === 0x2f && value.charCodeAt(1) !== 0x2f) return value;
+  const parts = splitUrl(value);
+  return parts !== undefined && parts.host === tx.host ? parts.requestUri : undefined;
+}
+
+/**
+ * RFC 9111 §4.4: a non-error response to an unsafe method invalidates the target URI and the
+ * Location / Content-Location URIs when they share its host.
+ */
+export function invalidateAfterUnsafe(tx: Transaction, status: number, headers: IncomingHttpHeaders): void {
+  if (!UNSAFE.has(tx.req.method ?? '') || status < 200 || status >= 400) return;
+  const { cache } = tx.ctx;
+  const uris = [tx.requestUri];
+  const loc = sameHostUri(tx, headers.location);
+  if (loc !== undefined) uris.push(loc);
+  const cloc = sameHostUri(tx, headers['content-location']);
+  if (cloc !== undefined) uris.push(cloc);
+  for (const uri of uris) cache.delete(cacheKey(cache.keyPrefix, tx.host, uri)).then(stored, storeFailed);
+}
