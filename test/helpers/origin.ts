@@ -1,6 +1,7 @@
 // A real http.createServer origin on a free loopback port that counts the requests it sees.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import net from 'node:net';
 import type { Socket } from 'node:net';
 
 export interface TestOrigin {
@@ -86,7 +87,6 @@ export function request(
 /** Sends raw bytes and returns the raw reply (for malformed requests). */
 export function rawRequest(port: number, bytes: string): Promise<string> {
   return new Promise((resolve, reject) => {
-    const net = require('node:net') as typeof import('node:net');
     const s = net.connect(port, '127.0.0.1');
     const chunks: Buffer[] = [];
     s.on('data', (c: Buffer) => chunks.push(c));
