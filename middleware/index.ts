@@ -1,0 +1,418 @@
+// pageCache(options): the Express full-page cache middleware. recv (bypass rules) -> hash (contract key) ->
+// lookup (in-process tier synchronously, then memcached) -> HIT delivered here, or MISS: next() with the
+// response captured and stored after it has finished. A cache fault is a miss, never an error for the site.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { brotliDecompressSync, gunzipSync, inflateSync } from 'node:zlib';
+import type { NextFunction, Request, Response } from 'express';
+import { createPageCache } from '../src/core/cache';
+import type { PageCache } from '../src/core/cache';
+import { createSingleFlight } from '../src/core/coalesce';
+import type { SingleFlight } from '../src/core/coalesce';
+import { deliverEntry } from '../src/core/deliver';
+import { entryHeader } from '../src/core/entry';
+import type { CacheEntry } from '../src/core/entry';
+import { headerString, parseTags, STORED_BY_ORIGIN, storableHeaders, SURROGATE_KEY } from '../src/core/headers';
+import { normalizeHost } from '../src/core/key';
+import { componentLogger, RateLimitedLog } from '../src/core/logger';
+import { cacheMetrics } from '../src/core/metrics';
+import type { CacheMetrics } from '../src/core/metrics';
+import { decideStore, freshness } from '../src/core/policy';
+import type { NotStoredReason, StoreDecision } from '../src/core/policy';
+import { CACHE_STATUS, CACHE_STATUS_HEADER, CACHE_STATUSES, X_CACHE } from '../src/core/status';
+import type { CacheStatus } from '../src/core/status';
+import type { CacheStore } from '../src/core/store';
+import { createStore } from '../src/core/stores/factory';
+import { captureResponse } from './capture';
+import type { CaptureSink, CaptureSkipReason, ResponseCapture } from './capture';
+import { resolveMiddlewareOptions } from './options';
+import type { MiddlewareOptions, ResolvedMiddlewareOptions } from './options';
+import { acceptsEncoding, hasAnyCookie } from './request';
+
+export { DEFAULT_BYPASS_COOKIES, resolveMiddlewareOptions } from './options';
+export type { CacheableMethod, MiddlewareOptions, ResolvedMiddlewareOptions } from './options';
+export { purgeTags, purgeUrls } from './purge';
+export type { PurgeOptions } from './purge';
+
+/** The middleware function, plus purge and shutdown for the cache it owns. */
+export interface PageCacheMiddleware {
+  (req: Request, res: Response, next: NextFunction): void;
+  /** The page cache (key function, get/put, purge) this middleware reads and writes. */
+  readonly cache: PageCache;
+  /** The store underneath (in-process, memcached behind an L1, or the one given as `store`). */
+  readonly store: CacheStore;
+  readonly options: ResolvedMiddlewareOptions;
+  /** Deletes the pages of these absolute URLs here and in memcached; resolves to how many URLs were valid. */
+  purgeUrls(urls: readonly string[]): Promise<number>;
+  /** Deletes every page stored with one of these tags; resolves to how many pages were deleted. */
+  purgeTags(tags: readonly string[]): Promise<number>;
+  /** Closes the store it created (memcached connections); a store passed in as `store` is left open. */
+  close(): Promise<void>;
+}
+
+const NOT_STORED_REASONS = [
+  'method', 'authorization', 'status', 'no-store', 'private', 'no-cache', 'set-cookie', 'vary', 'not-storable', 'no-freshness', 'too-large',
+] as const satisfies readonly NotStoredReason[];
+
+/** Everything the request path needs, built once in the factory. */
+interface Context {
+  readonly opts: ResolvedMiddlewareOptions;
+  readonly cache: PageCache;
+  /** False for the embedded in-process store: a getSync miss is final, no promise needed. */
+  readonly hasAsyncTier: boolean;
+  readonly flight: SingleFlight<undefined>;
+  readonly sink: CaptureSink<MissState>;
+  readonly metrics: CacheMetrics;
+  readonly requests: Readonly<Record<CacheStatus, { inc(): void }>>;
+  readonly notStored: Readonly<Record<NotStoredReason, { inc(): void }>>;
+  readonly aborted: { inc(): void };
+  readonly log: RateLimitedLog;
+}
+
+/** Per-miss state carried by the capture (fixed shape). */
+interface MissState {
+  readonly ctx: Context;
+  readonly req: Request;
+  readonly key: string;
+  readonly now: number;
+  decision: StoreDecision | undefined;
+  /** Resolves the single-flight entry that coalesced requests wait on; a no-op when not leading. */
+  release: () => void;
+}
+
+function noop(): void {}
+
+/**
+ * Creates the middleware. Options are validated here (ConfigError naming the option), the store is
+ * created here, and nothing is re-read per request.
+ */
+export function pageCache(options: Readonly<MiddlewareOptions> = {}): PageCacheMiddleware {
+  const opts = resolveMiddlewareOptions(options);
+  const metrics = cacheMetrics(opts.registry);
+  // L1 in front of memcached by default (memoryBytes 32 MiB, l1TtlSeconds 2): a hit then never leaves the
+  // process (several times the req/s of a memcached round trip, see bench/middleware.ts), and holding a
+  // page at most 2 s bounds how long a purge made through another process goes unseen here.
+  const ownsStore = opts.store === undefined;
+  const store =
+    opts.store ??
+    createStore(
+      {
+        memcached: opts.memcached,
+        memcachedTimeoutMs: opts.memcachedTimeoutMs,
+        memcachedRetryAfterMs: opts.memcachedRetryAfterMs,
+        memoryBytes: opts.memoryBytes,
+        l1TtlSeconds: opts.l1TtlSeconds,
+        maxEntryBytes: opts.maxEntryBytes,
+      },
+      metrics,
+    );
+  const cache = createPageCache({
+    store,
+    keyPrefix: opts.keyPrefix,
+    format: opts.format,
+    raw: { defaultContentType: opts.rawContentType, gzipFlag: opts.gzipFlag, ttlSeconds: opts.policy.defaultTtlSeconds },
+    maxEntryBytes: opts.maxEntryBytes,
+    metrics,
+  });
+  const requests = {} as Record<CacheStatus, { inc(): void }>;
+  for (const s of CACHE_STATUSES) requests[s] = metrics.requests.labels(s);
+  const notStored = {} as Record<NotStoredReason, { inc(): void }>;
+  for (const r of NOT_STORED_REASONS) notStored[r] = metrics.notStored.labels(r);
+  const ctx: Context = {
+    opts,
+    cache,
+    hasAsyncTier: store.kind !== 'memory',
+    flight: createSingleFlight<undefined>(function joined() {
+      metrics.coalesced.inc();
+    }),
+    sink: MISS_SINK,
+    metrics,
+    requests,
+    notStored,
+    aborted: metrics.notStored.labels('aborted'),
+    log: new RateLimitedLog(componentLogger('middleware')),
+  };
+
+  const middleware = function pageCacheMiddleware(req: Request, res: Response, next: NextFunction): void {
+    recv(ctx, req, res, next);
+  };
+  return Object.assign(middleware, {
+    cache,
+    store,
+    options: opts,
+    purgeUrls(urls: readonly string[]): Promise<number> {
+      return cache.purgeUrls(urls);
+    },
+    purgeTags(tags: readonly string[]): Promise<number> {
+      return cache.purgeTags(tags);
+    },
+    close(): Promise<void> {
+      return ownsStore ? store.close() : Promise.resolve();
+    },
+  });
+}
+
+/** Adds purge tags to a response (sent as Surrogate-Key, read by this middleware and by the edge). */
+export function cacheTags(res: ServerResponse, ...tags: readonly string[]): void {
+  for (const tag of tags) {
+    if (tag === '' || /[\s,]/.test(tag)) throw new TypeError(`cache tags must be non-empty and hold no spaces or commas, got '${tag}'`);
+  }
+  const existing = headerString(res.getHeader(SURROGATE_KEY) as string | number | readonly string[] | undefined);
+  const joined = tags.join(' ');
+  res.setHeader(SURROGATE_KEY, existing === undefined || existing === '' ? joined : `${existing} ${joined}`);
+}
+
+/** Tags set on a response so far (Surrogate-Key), for apps that add to them in several places. */
+export function responseCacheTags(res: ServerResponse): string[] {
+  return parseTags(res.getHeader(SURROGATE_KEY) as string | number | readonly string[] | undefined);
+}
+
+function markStatus(ctx: Context, res: ServerResponse, status: CacheStatus): void {
+  ctx.requests[status].inc();
+  res.setHeader(X_CACHE, status);
+  res.setHeader(CACHE_STATUS, CACHE_STATUS_HEADER[status]);
+}
+
+function bypass(ctx: Context, res: ServerResponse, next: NextFunction): void {
+  markStatus(ctx, res, 'BYPASS');
+  next();
+}
+
+function isBypassedPath(opts: ResolvedMiddlewareOptions, target: string): boolean {
+  const prefixes = opts.bypassPathPrefixes;
+  for (let i = 0; i < prefixes.length; i++) if (target.startsWith(prefixes[i]!)) return true;
+  const patterns = opts.bypassPathPatterns;
+  for (let i = 0; i < patterns.length; i++) if (patterns[i]!.test(target)) return true;
+  return false;
+}
+
+/** recv: decide lookup or bypass, conservatively (STYLE.md section 1), then hash and look up. */
+function recv(ctx: Context, req: Request, res: Response, next: NextFunction): void {
+  const opts = ctx.opts;
+  const method = req.method;
+  const headers = req.headers;
+  const cacheable = method === 'GET' ? opts.cacheGet : method === 'HEAD' && opts.cacheHead;
+  const host = normalizeHost(headers.host);
+  // originalUrl is the request target as received (nginx's $request_uri), also under a mounted router.
+  const target = req.originalUrl;
+  if (!cacheable) {
+    if (host !== undefined && method !== 'GET' && method !== 'HEAD' && method !== 'OPTIONS' && method !== 'TRACE') {
+      invalidateOnSuccess(ctx, res, ctx.cache.keyFor(host, target));
+    }
+    bypass(ctx, res, next);
+    return;
+  }
+  // A Host nginx would refuse is never a key; RFC 9111 §3.5: Authorization makes a response private.
+  if (host === undefined || headers.authorization !== undefined) {
+    bypass(ctx, res, next);
+    return;
+  }
+  const cookie = headers.cookie;
+  if (cookie !== undefined && (opts.bypassAnyCookie || hasAnyCookie(cookie, opts.bypassCookies))) {
+    bypass(ctx, res, next);
+    return;
+  }
+  if (isBypassedPath(opts, target)) {
+    bypass(ctx, res, next);
+    return;
+  }
+  const key = ctx.cache.keyFor(host, target);
+  const now = Date.now();
+  let entry: CacheEntry | undefined;
+  try {
+    entry = ctx.cache.getSync(key);
+  } catch (err) {
+    // Only a broken custom store gets here; the cache still must not fail the page.
+    lookupFailed(ctx, err);
+  }
+  if (entry !== undefined) {
+    if (serveIfFresh(ctx, req, res, entry, now)) return;
+    miss(ctx, req, res, next, key, now, 'EXPIRED');
+    return;
+  }
+  if (ctx.hasAsyncTier) {
+    lookupAsync(ctx, req, res, next, key, now).catch(noop);
+    return;
+  }
+  miss(ctx, req, res, next, key, now, 'MISS');
+}
+
+function lookupFailed(ctx: Context, err: unknown): void {
+  ctx.metrics.storeErrors.labels('l1', 'get', 'ERR_STORE').inc();
+  ctx.log.warn({ err: err instanceof Error ? err.message : String(err) }, 'cache lookup failed; treated as a miss');
+}
+
+/** lookup past the in-process tier (memcached); never rejects: a store fault is a miss. */
+async function lookupAsync(ctx: Context, req: Request, res: Response, next: NextFunction, key: string, now: number): Promise<void> {
+  let entry: CacheEntry | undefined;
+  try {
+    entry = await ctx.cache.get(key);
+  } catch (err) {
+    lookupFailed(ctx, err);
+  }
+  if (entry !== undefined && serveIfFresh(ctx, req, res, entry, now)) return;
+  miss(ctx, req, res, next, key, now, entry === undefined ? 'MISS' : 'EXPIRED');
+}
+
+/** hit -> deliver when the entry is fresh and this client can take its encoding; false otherwise. */
+function serveIfFresh(ctx: Context, req: IncomingMessage, res: ServerResponse, stored: CacheEntry, now: number): boolean {
+  if (freshness(stored, now) !== 'fresh') return false;
+  let entry = stored;
+  const coding = entryHeader(entry, 'content-encoding');
+  if (coding !== undefined && coding !== 'identity' && !acceptsEncoding(req.headers['accept-encoding'], coding.toLowerCase())) {
+    // Stored compressed (compression() mounted after the cache) and this client did not ask for it:
+    // decode it here, as nginx's `gunzip on` does, rather than re-render. Rare, so not on the fast path.
+    const decoded = decodedForIdentity(entry, coding.toLowerCase());
+    if (decoded === undefined) return false;
+    entry = decoded;
+  }
+  ctx.requests.HIT.inc();
+  // The small request view is the one allocation deliverEntry needs beyond writeHead's header list.
+  deliverEntry(res, { method: req.method, ifNoneMatch: req.headers['if-none-match'], ifModifiedSince: req.headers['if-modified-since'] }, entry, 'HIT', now);
+  return true;
+}
+
+function decodedForIdentity(entry: CacheEntry, coding: string): CacheEntry | undefined {
+  let body: Buffer;
+  try {
+    if (coding === 'gzip' || coding === 'x-gzip') body = gunzipSync(entry.body);
+    else if (coding === 'deflate') body = inflateSync(entry.body);
+    else if (coding === 'br') body = brotliDecompressSync(entry.body);
+    else return undefined;
+  } catch {
+    return undefined;
+  }
+  const headers: string[] = [];
+  for (let i = 0; i < entry.headers.length; i += 2) {
+    const name = entry.headers[i]!;
+    // The validator names the encoded bytes; a strong ETag must not be reused for the decoded ones.
+    if (name === 'content-encoding' || name === 'etag') continue;
+    headers.push(name, entry.headers[i + 1]!);
+  }
+  return { ...entry, headers, body };
+}
+
+/** miss: coalesce onto a render in flight, or render through the app and capture the response. */
+function miss(ctx: Context, req: Request, res: Response, next: NextFunction, key: string, now: number, status: CacheStatus): void {
+  if (ctx.opts.coalesce) {
+    const pending = ctx.flight.pending(key);
+    if (pending !== undefined) {
+      follow(ctx, req, res, next, key, pending, status).catch(noop);
+      return;
+    }
+  }
+  render(ctx, req, res, next, key, now, status, ctx.opts.coalesce);
+}
+
+function render(ctx: Context, req: Request, res: Response, next: NextFunction, key: string, now: number, status: CacheStatus, lead: boolean): void {
+  markStatus(ctx, res, status);
+  // RFC 9111 §3: only GET responses are stored here; a HEAD miss is served by the app and not stored.
+  if (req.method === 'GET') {
+    const state: MissState = { ctx, req, key, now, decision: undefined, release: noop };
+    if (lead) {
+      let release: () => void = noop;
+      const done = new Promise<undefined>(function leading(resolve) {
+        release = function released() {
+          resolve(undefined);
+        };
+      });
+      state.release = release;
+      ctx.flight.run(key, function rendered() {
+        return done;
+      }).catch(noop);
+    }
+    captureResponse(res, state, ctx.sink, ctx.opts.maxEntryBytes);
+  }
+  next();
+}
+
+/** Waits (bounded) for the render in flight, then serves what it stored, or renders itself. */
+async function follow(ctx: Context, req: Request, res: Response, next: NextFunction, key: string, pending: Promise<undefined>, status: CacheStatus): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const waited = new Promise<void>(function bounded(resolve) {
+    timer = setTimeout(resolve, ctx.opts.coalesceWaitMs);
+  });
+  await Promise.race([pending, waited]);
+  clearTimeout(timer);
+  if (res.destroyed) return;
+  const now = Date.now();
+  let entry: CacheEntry | undefined;
+  try {
+    entry = ctx.cache.getSync(key) ?? (ctx.hasAsyncTier ? await ctx.cache.get(key) : undefined);
+  } catch (err) {
+    lookupFailed(ctx, err);
+  }
+  if (entry !== undefined && serveIfFresh(ctx, req, res, entry, now)) return;
+  render(ctx, req, res, next, key, now, status, false);
+}
+
+/**
+ * RFC 9111 §4.4: a successful unsafe request (POST, PUT, DELETE, ...) invalidates the stored response
+ * for its target URI, so an edit is visible at once here.
+ */
+function invalidateOnSuccess(ctx: Context, res: ServerResponse, key: string): void {
+  res.once('finish', function invalidate() {
+    if (res.statusCode < 200 || res.statusCode >= 400) return;
+    ctx.cache.delete(key).catch(noop);
+  });
+}
+
+function notStored(state: MissState, reason: NotStoredReason): void {
+  state.ctx.notStored[reason].inc();
+  state.release();
+}
+
+/** The store step of a miss, as a capture sink: decide at headers time, write after 'finish'. */
+const MISS_SINK: CaptureSink<MissState> = {
+  onHead(capture: ResponseCapture<MissState>): boolean {
+    const state = capture.data;
+    const { ctx, req } = state;
+    const headers = capture.headers;
+    const decision = decideStore({ method: req.method, url: req.originalUrl, headers: req.headers }, { status: capture.status, headers }, ctx.opts.policy);
+    if (!decision.store) {
+      notStored(state, decision.reason);
+      return false;
+    }
+    const declared = Number(headers['content-length']);
+    if (declared > ctx.opts.maxEntryBytes) {
+      notStored(state, 'too-large');
+      return false;
+    }
+    state.decision = decision;
+    // Tells an edge in front that this page is stored here, so it does not write it again.
+    capture.res.setHeader(STORED_BY_ORIGIN, '1');
+    // The tags are in the entry now; an edge in front will not store this page, so the header stays internal.
+    if (headers[SURROGATE_KEY] !== undefined) capture.res.removeHeader(SURROGATE_KEY);
+    return true;
+  },
+  onBody(capture: ResponseCapture<MissState>, body: Buffer): void {
+    const state = capture.data;
+    const decision = state.decision;
+    if (decision === undefined || !decision.store) {
+      state.release();
+      return;
+    }
+    const entry: CacheEntry = {
+      status: capture.status,
+      headers: storableHeaders(capture.headers),
+      body,
+      storedAt: state.now,
+      ttlSeconds: decision.ttlSeconds,
+      staleWhileRevalidateSeconds: decision.staleWhileRevalidateSeconds,
+      staleIfErrorSeconds: decision.staleIfErrorSeconds,
+      tags: decision.tags,
+      format: state.ctx.opts.format,
+    };
+    // Off the client's path: the response has finished. put() never rejects; a fault is counted by the store.
+    state.ctx.cache.put(state.key, entry).then(state.release, function putFailed(err: unknown) {
+      state.ctx.metrics.storeErrors.labels('l2', 'set', 'ERR_STORE').inc();
+      state.ctx.log.warn({ key: state.key, err: err instanceof Error ? err.message : String(err) }, 'cache write failed');
+      state.release();
+    });
+  },
+  onSkip(capture: ResponseCapture<MissState>, reason: CaptureSkipReason): void {
+    const state = capture.data;
+    if (reason === 'too-large') state.ctx.notStored['too-large'].inc();
+    else if (reason === 'aborted') state.ctx.aborted.inc();
+    state.release();
+  },
+};

@@ -1,0 +1,259 @@
+// MiddlewareOptions -> ResolvedMiddlewareOptions: the only place that knows a middleware default. Validates
+// every field once, at pageCache() time, with the shared validators, and precomputes what requests use.
+import type { Registry } from 'prom-client';
+import type { EntryFormat } from '../src/core/entry';
+import { DEFAULT_GZIP_FLAG, ENVELOPE_FLAG } from '../src/core/entry';
+import { ConfigError } from '../src/core/errors';
+import {
+  boolean,
+  byteSize,
+  describe,
+  integerIn,
+  nonNegativeInt,
+  oneOf,
+  plainObject,
+  positiveInt,
+  rejectUnknownKeys,
+  stringList,
+} from '../src/core/options';
+import { DEFAULT_STORABLE_STATUSES } from '../src/core/policy';
+import type { StorePolicyOptions } from '../src/core/policy';
+import { parseServerList } from '../src/core/ring';
+import type { ServerAddress } from '../src/core/ring';
+import type { CacheStore } from '../src/core/store';
+
+const MiB = 1024 * 1024;
+const GiB = 1024 * MiB;
+const YEAR_SECONDS = 365 * 24 * 3600;
+
+/** Session cookies of common Node and PHP stacks: a request carrying one is someone's, never shared. */
+export const DEFAULT_BYPASS_COOKIES: readonly string[] = [
+  'connect.sid',
+  'sid',
+  'session',
+  'sessionid',
+  'express:sess',
+  'koa.sess',
+  'PHPSESSID',
+  'laravel_session',
+  'wordpress_logged_in',
+  'remember_token',
+];
+
+/** Methods the cache can answer; everything else always goes to the app (RFC 9111 §3: only GET is stored). */
+export type CacheableMethod = 'GET' | 'HEAD';
+
+/** Options of pageCache(). Every field is optional; units are in the names or documented. */
+export interface MiddlewareOptions {
+  /** memcached nodes, 'host:port[,host:port...]' or a list; same order as nginx's upstream. Absent: in-process store. */
+  readonly memcached?: string | readonly string[];
+  /** A ready CacheStore to use instead (tests, embedding). Exclusive with `memcached`. Not closed by close(). */
+  readonly store?: CacheStore;
+  /** Freshness in seconds for responses that state none (no s-maxage, max-age or Expires). Default 0: store only what states one. */
+  readonly ttl?: number;
+  /** Namespace prepended to the key text before hashing (then nginx must use it too). Default ''. */
+  readonly keyPrefix?: string;
+  /** 'envelope' (default: status, headers, tags, body) or 'raw' (body alone, for nginx memcached_pass). */
+  readonly format?: EntryFormat;
+  /** Methods answered from the cache. Default ['GET', 'HEAD']; a HEAD miss is never stored. */
+  readonly methods?: readonly CacheableMethod[];
+  /** Cookie names that make a request private (bypassed); 'any' bypasses every request with a Cookie. Default: common session cookies. */
+  readonly bypassCookies?: readonly string[] | 'any';
+  /** Paths never cached: strings are prefixes of the request target, RegExps are tested against it. Default []. */
+  readonly bypassPaths?: readonly (string | RegExp)[];
+  /** Largest page stored, in bytes (number, or '512k', '1m'). Default 1 MiB, memcached's default item limit. */
+  readonly maxEntryBytes?: number | string;
+  /** Status codes that may be stored. Default 200, 203, 204, 300, 301, 308, 404, 410. */
+  readonly statuses?: readonly number[];
+  /** Deadline of each memcached call, in ms. Default 100. A hanging node costs this once, then is skipped. */
+  readonly memcachedTimeoutMs?: number;
+  /** How long a failed memcached node is skipped before it is probed again, in ms. Default 2000. */
+  readonly memcachedRetryAfterMs?: number;
+  /** In-process bytes: the L1 in front of memcached (default 32 MiB, 0 disables it) or the whole embedded store (default 64 MiB). */
+  readonly memoryBytes?: number | string;
+  /** Longest a page stays in the L1 in front of memcached, in seconds: how long a purge made elsewhere can go unseen. Default 2. */
+  readonly l1TtlSeconds?: number;
+  /** Content-Type of pages read back from raw entries (nginx's default_type). Default 'text/html; charset=utf-8'. */
+  readonly rawContentType?: string;
+  /** memcached flag marking gzip raw bodies (nginx's memcached_gzip_flag). Default 2. */
+  readonly gzipFlag?: number;
+  /** Concurrent misses for one page wait for the first render instead of rendering again. Default true. */
+  readonly coalesce?: boolean;
+  /** Longest a coalesced request waits for the first render before rendering itself, in ms. Default 10000. */
+  readonly coalesceWaitMs?: number;
+  /** prom-client registry for the edge_cache_* metrics. Default: the package's registry. */
+  readonly registry?: Registry;
+}
+
+/** The validated, frozen form; every field present. */
+export interface ResolvedMiddlewareOptions {
+  readonly memcached: readonly ServerAddress[];
+  readonly store: CacheStore | undefined;
+  readonly keyPrefix: string;
+  readonly format: EntryFormat;
+  readonly cacheGet: boolean;
+  readonly cacheHead: boolean;
+  readonly bypassAnyCookie: boolean;
+  readonly bypassCookies: readonly string[];
+  readonly bypassPathPrefixes: readonly string[];
+  readonly bypassPathPatterns: readonly RegExp[];
+  readonly maxEntryBytes: number;
+  readonly policy: StorePolicyOptions;
+  readonly memcachedTimeoutMs: number;
+  readonly memcachedRetryAfterMs: number;
+  readonly memoryBytes: number;
+  readonly l1TtlSeconds: number;
+  readonly rawContentType: string;
+  readonly gzipFlag: number;
+  readonly coalesce: boolean;
+  readonly coalesceWaitMs: number;
+  readonly registry: Registry | undefined;
+}
+
+const KNOWN: readonly (keyof MiddlewareOptions)[] = [
+  'memcached',
+  'store',
+  'ttl',
+  'keyPrefix',
+  'format',
+  'methods',
+  'bypassCookies',
+  'bypassPaths',
+  'maxEntryBytes',
+  'statuses',
+  'memcachedTimeoutMs',
+  'memcachedRetryAfterMs',
+  'memoryBytes',
+  'l1TtlSeconds',
+  'rawContentType',
+  'gzipFlag',
+  'coalesce',
+  'coalesceWaitMs',
+  'registry',
+];
+
+/** RFC 6265 §4.1.1 cookie-name is an RFC 7230 token; checked once here so request-time matching can stay a plain scan. */
+const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+
+function isCacheStore(value: unknown): value is CacheStore {
+  if (typeof value !== 'object' || value === null) return false;
+  const s = value as Partial<Record<keyof CacheStore, unknown>>;
+  return typeof s.get === 'function' && typeof s.getSync === 'function' && typeof s.set === 'function' && typeof s.delete === 'function';
+}
+
+function isRegistry(value: unknown): value is Registry {
+  return typeof value === 'object' && value !== null && typeof (value as { getSingleMetric?: unknown }).getSingleMetric === 'function';
+}
+
+function resolveMethods(value: unknown): { cacheGet: boolean; cacheHead: boolean } {
+  if (value === undefined) return { cacheGet: true, cacheHead: true };
+  const list = stringList('methods', value).map((m) => m.toUpperCase());
+  for (const m of list) {
+    if (m !== 'GET' && m !== 'HEAD') {
+      throw new ConfigError(`methods must list only 'GET' and 'HEAD' (other methods are never cached), got ${describe(value)}`);
+    }
+  }
+  return { cacheGet: list.includes('GET'), cacheHead: list.includes('HEAD') };
+}
+
+function resolveCookies(value: unknown): { bypassAnyCookie: boolean; bypassCookies: readonly string[] } {
+  if (value === undefined) return { bypassAnyCookie: false, bypassCookies: DEFAULT_BYPASS_COOKIES };
+  if (value === 'any') return { bypassAnyCookie: true, bypassCookies: [] };
+  if (!Array.isArray(value)) throw new ConfigError(`bypassCookies must be a list of cookie names or 'any', got ${describe(value)}`);
+  const names = stringList('bypassCookies', value);
+  for (const name of names) {
+    if (!TOKEN.test(name)) throw new ConfigError(`bypassCookies must hold cookie names (RFC 6265 tokens), got ${describe(name)}`);
+  }
+  return { bypassAnyCookie: false, bypassCookies: Object.freeze(names) };
+}
+
+function resolvePaths(value: unknown): { prefixes: readonly string[]; patterns: readonly RegExp[] } {
+  if (value === undefined) return { prefixes: [], patterns: [] };
+  if (!Array.isArray(value)) throw new ConfigError(`bypassPaths must be a list of path prefixes or RegExps, got ${describe(value)}`);
+  const prefixes: string[] = [];
+  const patterns: RegExp[] = [];
+  for (const item of value as readonly unknown[]) {
+    if (item instanceof RegExp) {
+      // A copy without g/y: those flags make test() stateful (lastIndex), so the same URL would match every other time.
+      patterns.push(new RegExp(item.source, item.flags.replace(/[gy]/g, '')));
+    } else if (typeof item === 'string' && item.startsWith('/')) {
+      prefixes.push(item);
+    } else {
+      throw new ConfigError(`bypassPaths items must be path prefixes starting with '/' or RegExps, got ${describe(item)}`);
+    }
+  }
+  return { prefixes: Object.freeze(prefixes), patterns: Object.freeze(patterns) };
+}
+
+function resolveStatuses(value: unknown): ReadonlySet<number> {
+  if (value === undefined) return new Set(DEFAULT_STORABLE_STATUSES);
+  if (!Array.isArray(value) || value.length === 0) throw new ConfigError(`statuses must be a non-empty list of status codes, got ${describe(value)}`);
+  const out = new Set<number>();
+  for (const s of value as readonly unknown[]) out.add(integerIn('statuses', s, 200, 599));
+  return out;
+}
+
+/** Validates the options and fills in the defaults; throws ConfigError naming the option on anything wrong. */
+export function resolveMiddlewareOptions(input: Readonly<MiddlewareOptions> = {}): ResolvedMiddlewareOptions {
+  const o = plainObject('pageCache options', input);
+  rejectUnknownKeys('', o, KNOWN);
+  if (o.memcached !== undefined && o.store !== undefined) {
+    throw new ConfigError('memcached and store are exclusive: give memcached nodes or a ready store, not both');
+  }
+  const memcached = o.memcached === undefined ? [] : parseServerList('memcached', o.memcached);
+  if (o.store !== undefined && !isCacheStore(o.store)) throw new ConfigError(`store must be a CacheStore, got ${describe(o.store)}`);
+  if (o.registry !== undefined && !isRegistry(o.registry)) throw new ConfigError('registry must be a prom-client Registry');
+  const keyPrefix = o.keyPrefix === undefined ? '' : o.keyPrefix;
+  if (typeof keyPrefix !== 'string') throw new ConfigError(`keyPrefix must be a string, got ${describe(keyPrefix)}`);
+  // memcached's item limit is at most 1 GiB (-I); an entry is one item.
+  const maxEntryBytes = o.maxEntryBytes === undefined ? MiB : byteSize('maxEntryBytes', o.maxEntryBytes, 1024, GiB);
+  const embedded = memcached.length === 0;
+  const memoryBytes =
+    o.memoryBytes === undefined ? (embedded ? 64 * MiB : 32 * MiB) : byteSize('memoryBytes', o.memoryBytes, embedded ? 1024 : 0, 64 * GiB);
+  if (embedded && o.store === undefined && memoryBytes < maxEntryBytes) {
+    throw new ConfigError(`memoryBytes (${memoryBytes}) must be at least maxEntryBytes (${maxEntryBytes}) for the in-process store`);
+  }
+  if (memoryBytes !== 0 && memoryBytes < 64 * 1024) {
+    throw new ConfigError(`memoryBytes must be 0 (no L1) or at least 64 KiB, got ${describe(o.memoryBytes)}`);
+  }
+  const gzipFlag = o.gzipFlag === undefined ? DEFAULT_GZIP_FLAG : integerIn('gzipFlag', o.gzipFlag, 0, 0xffff);
+  if ((gzipFlag & ENVELOPE_FLAG) !== 0) {
+    throw new ConfigError(`gzipFlag must not use the envelope bit 0x100 (raw entries would read as envelopes), got ${gzipFlag}`);
+  }
+  const rawContentType = o.rawContentType === undefined ? 'text/html; charset=utf-8' : o.rawContentType;
+  if (typeof rawContentType !== 'string' || rawContentType === '') {
+    throw new ConfigError(`rawContentType must be a non-empty string, got ${describe(rawContentType)}`);
+  }
+  const paths = resolvePaths(o.bypassPaths);
+  const resolved: ResolvedMiddlewareOptions = {
+    memcached,
+    store: o.store as CacheStore | undefined,
+    keyPrefix,
+    format: o.format === undefined ? 'envelope' : oneOf('format', o.format, ['envelope', 'raw'] as const),
+    ...resolveMethods(o.methods),
+    ...resolveCookies(o.bypassCookies),
+    bypassPathPrefixes: paths.prefixes,
+    bypassPathPatterns: paths.patterns,
+    maxEntryBytes,
+    policy: Object.freeze({
+      defaultTtlSeconds: o.ttl === undefined ? 0 : nonNegativeInt('ttl', o.ttl, YEAR_SECONDS),
+      // The middleware serves only fresh pages itself; stale windows come from the app's own
+      // stale-while-revalidate / stale-if-error directives, for an edge reading the same memcached.
+      defaultStaleWhileRevalidateSeconds: 0,
+      defaultStaleIfErrorSeconds: 0,
+      statuses: resolveStatuses(o.statuses),
+      maxTtlSeconds: YEAR_SECONDS,
+    }),
+    memcachedTimeoutMs: o.memcachedTimeoutMs === undefined ? 100 : positiveInt('memcachedTimeoutMs', o.memcachedTimeoutMs, 60_000),
+    memcachedRetryAfterMs:
+      o.memcachedRetryAfterMs === undefined ? 2000 : positiveInt('memcachedRetryAfterMs', o.memcachedRetryAfterMs, 3_600_000),
+    memoryBytes,
+    l1TtlSeconds: o.l1TtlSeconds === undefined ? 2 : positiveInt('l1TtlSeconds', o.l1TtlSeconds, 3600),
+    rawContentType,
+    gzipFlag,
+    coalesce: o.coalesce === undefined ? true : boolean('coalesce', o.coalesce),
+    coalesceWaitMs: o.coalesceWaitMs === undefined ? 10_000 : positiveInt('coalesceWaitMs', o.coalesceWaitMs, 600_000),
+    registry: o.registry as Registry | undefined,
+  };
+  return Object.freeze(resolved);
+}
