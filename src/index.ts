@@ -39,3 +39,6 @@ export {
   StoreUnavailableError,
 } from './core/errors';
 export type { EdgeCacheErrorCode } from './core/errors';
+// The Express middleware (middleware/), its tag helpers, and purge helpers both the middleware and the edge honour.
+export { pageCache, cacheTags, responseCacheTags, purgeUrls, purgeTags, resolveMiddlewareOptions, DEFAULT_BYPASS_COOKIES } from '../middleware';
+export type { CacheableMethod, MiddlewareOptions, PageCacheMiddleware, PurgeOptions, ResolvedMiddlewareOptions } from '../middleware';

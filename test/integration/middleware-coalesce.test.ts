@@ -1,0 +1,78 @@
+// Concurrent misses for one page render once (in-process single flight); and the embedded store, for a
+// site with no memcached at all.
+import express from 'express';
+import { pageCache } from '../../middleware';
+import type { MiddlewareOptions, PageCacheMiddleware } from '../../middleware';
+import { Counter, listen, uniquePrefix } from '../helpers/express-app';
+import type { RunningApp } from '../helpers/express-app';
+import { startMemcached } from '../helpers/memcached';
+import type { MemcachedProcess } from '../helpers/memcached';
+import { request } from '../helpers/origin';
+
+let mc: MemcachedProcess;
+const open: { app: RunningApp; mw: PageCacheMiddleware }[] = [];
+beforeAll(async () => {
+  mc = await startMemcached();
+});
+afterEach(async () => {
+  for (const o of open.splice(0)) {
+    await o.app.close();
+    await o.mw.close();
+  }
+});
+afterAll(async () => {
+  await mc.stop();
+});
+
+async function slowSite(options: MiddlewareOptions) {
+  const mw = pageCache({ keyPrefix: uniquePrefix('coalesce'), ttl: 60, ...options });
+  const app = express();
+  app.use(mw);
+  const runs = new Counter();
+  app.get('/slow', (_req, res) => {
+    runs.inc('slow');
+    setTimeout(() => res.send(`<p>rendered ${runs.get('slow')}</p>`), 150);
+  });
+  app.get('/private', (_req, res) => {
+    runs.inc('private');
+    setTimeout(() => res.set('cache-control', 'private').send('<p>mine</p>'), 150);
+  });
+  const running = await listen(app);
+  open.push({ app: running, mw });
+  return { port: running.port, runs };
+}
+
+it('renders a page once for eight concurrent requests; the others are served the stored copy', async () => {
+  const s = await slowSite({ memcached: mc.address });
+  const replies = await Promise.all(Array.from({ length: 8 }, () => request(s.port, '/slow')));
+  expect(s.runs.get('slow')).toBe(1);
+  for (const r of replies) {
+    expect(r.status).toBe(200);
+    expect(r.body.toString()).toBe('<p>rendered 1</p>');
+  }
+  expect(replies.filter((r) => r.headers['x-cache'] === 'MISS').length).toBe(1);
+  expect(replies.filter((r) => r.headers['x-cache'] === 'HIT').length).toBe(7);
+});
+
+it('renders each one when the page turns out not storable', async () => {
+  const s = await slowSite({ memcached: mc.address });
+  const replies = await Promise.all(Array.from({ length: 4 }, () => request(s.port, '/private')));
+  expect(replies.every((r) => r.status === 200 && r.body.toString() === '<p>mine</p>')).toBe(true);
+  expect(s.runs.get('private')).toBe(4);
+});
+
+it('renders concurrently when coalesce is false', async () => {
+  const s = await slowSite({ memcached: mc.address, coalesce: false });
+  await Promise.all(Array.from({ length: 4 }, () => request(s.port, '/slow')));
+  expect(s.runs.get('slow')).toBe(4);
+});
+
+it('caches in process without memcached (embedded store)', async () => {
+  const s = await slowSite({});
+  const first = await request(s.port, '/slow');
+  expect(first.headers['x-cache']).toBe('MISS');
+  const second = await request(s.port, '/slow');
+  expect(second.headers['x-cache']).toBe('HIT');
+  expect(second.body.equals(first.body)).toBe(true);
+  expect(s.runs.get('slow')).toBe(1);
+});
