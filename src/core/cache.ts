@@ -36,6 +36,8 @@ export interface PageCache {
   purgeUrls(urls: readonly string[]): Promise<number>;
   /** Deletes every entry stored with one of these tags; returns how many keys were deleted. */
   purgeTags(tags: readonly string[]): Promise<number>;
+  /** Both at once, returning the keys deleted (so other processes can drop their L1 copies). */
+  purge(urls: readonly string[], tags: readonly string[]): Promise<string[]>;
 }
 
 /** The memcached key of a tag's index: md5 of a text no page key can have (a host never holds \0). */
@@ -115,34 +117,46 @@ export function createPageCache(options: PageCacheOptions): PageCache {
       return store.delete(key);
     },
     async purgeUrls(urls: readonly string[]): Promise<number> {
-      let n = 0;
-      for (const url of urls) {
-        const key = keyForUrl(keyPrefix, url);
-        if (key === undefined) continue;
-        await store.delete(key);
-        metrics.purged.labels('url').inc();
-        n++;
-      }
-      return n;
+      return (await purgeUrlKeys(urls)).length;
     },
     async purgeTags(tags: readonly string[]): Promise<number> {
-      let n = 0;
-      for (const tag of tags) {
-        const ik = tagIndexKey(keyPrefix, tag);
-        store.evictLocal(ik);
-        const index = await store.get(ik);
-        await store.delete(ik);
-        if (index === undefined) continue;
-        const keys = new Set(index.value.toString('latin1').split(' ').filter((k) => k.length === 32));
-        for (const key of keys) {
-          await store.delete(key);
-          metrics.purged.labels('tag').inc();
-          n++;
-        }
-      }
-      return n;
+      return (await purgeTagKeys(tags)).length;
+    },
+    async purge(urls: readonly string[], tags: readonly string[]): Promise<string[]> {
+      return [...(await purgeUrlKeys(urls)), ...(await purgeTagKeys(tags))];
     },
   };
+
+  async function purgeUrlKeys(urls: readonly string[]): Promise<string[]> {
+    const out: string[] = [];
+    for (const url of urls) {
+      const key = keyForUrl(keyPrefix, url);
+      if (key === undefined) continue;
+      await store.delete(key);
+      metrics.purged.labels('url').inc();
+      out.push(key);
+    }
+    return out;
+  }
+
+  async function purgeTagKeys(tags: readonly string[]): Promise<string[]> {
+    const out: string[] = [];
+    for (const tag of tags) {
+      const ik = tagIndexKey(keyPrefix, tag);
+      store.evictLocal(ik);
+      const index = await store.get(ik);
+      await store.delete(ik);
+      if (index === undefined) continue;
+      const keys = new Set(index.value.toString('latin1').split(' ').filter((k) => k.length === 32));
+      for (const key of keys) {
+        await store.delete(key);
+        metrics.purged.labels('tag').inc();
+        out.push(key);
+      }
+    }
+    return out;
+  }
+
   return cache;
 }
 

@@ -111,19 +111,25 @@ function editDistance(a: string, b: string): number {
   return row[b.length]!;
 }
 
+/** The known name within edit distance 2 of `name`, if any (for "did you mean" hints). */
+export function closestName(name: string, known: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestDistance = 3;
+  for (const k of known) {
+    const d = editDistance(name.toLowerCase(), k.toLowerCase());
+    if (d < bestDistance) {
+      bestDistance = d;
+      best = k;
+    }
+  }
+  return best;
+}
+
 /** Rejects keys that are not known, suggesting the closest known key when one is near. */
 export function rejectUnknownKeys(path: string, obj: Record<string, unknown>, known: readonly string[]): void {
   for (const key of Object.keys(obj)) {
     if (known.includes(key)) continue;
-    let best: string | undefined;
-    let bestDistance = 3;
-    for (const k of known) {
-      const d = editDistance(key.toLowerCase(), k.toLowerCase());
-      if (d < bestDistance) {
-        bestDistance = d;
-        best = k;
-      }
-    }
+    const best = closestName(key, known);
     const prefix = path ? `${path}.` : '';
     throw new ConfigError(`unknown option ${prefix}${key}${best ? ` (did you mean ${prefix}${best}?)` : ''}`);
   }

@@ -6,12 +6,12 @@ import type { Registry } from 'prom-client';
 import { createPageCache } from '../core/cache';
 import type { PageCache } from '../core/cache';
 import { createSingleFlight } from '../core/coalesce';
-import { keyForUrl } from '../core/key';
 import { componentLogger } from '../core/logger';
 import { cacheMetrics } from '../core/metrics';
 import { CACHE_STATUSES } from '../core/status';
 import type { CacheStatus } from '../core/status';
 import { createStore } from '../core/stores/factory';
+import type { AdminBackend } from './admin';
 import type { EdgeContext, FetchOutcome } from './context';
 import { resolveEdgeOptions } from './options';
 import type { EdgeOptions, ResolvedEdgeOptions } from './options';
@@ -31,10 +31,10 @@ export interface EdgeServer {
   /** Stops accepting, waits for in-flight requests up to drainTimeoutMs, then closes everything. */
   close(): Promise<void>;
   health(): { draining: boolean; origins: readonly OriginHealth[]; memcached: readonly NodeHealth[] };
-  /** Applies a purge here (all tiers of this process's store). */
-  purge(urls: readonly string[], tags: readonly string[]): Promise<number>;
-  /** Drops keys from this process's in-process tier only (a purge made elsewhere). */
-  evictLocal(urls: readonly string[]): void;
+  /** Applies a purge here (all tiers of this process's store); resolves with the keys deleted. */
+  purge(urls: readonly string[], tags: readonly string[]): Promise<string[]>;
+  /** Drops keys from this process's in-process tier only (a purge made through another worker). */
+  evictLocal(keys: readonly string[]): void;
 }
 
 export interface CreateEdgeServerExtras {
@@ -155,15 +155,40 @@ export function createEdgeServer(input: Readonly<EdgeOptions> | ResolvedEdgeOpti
     health() {
       return { draining: ctx.draining, origins: origins.health(), memcached: opts.store.memcached.length > 0 ? store.health() : [] };
     },
-    async purge(urls, tags): Promise<number> {
-      return (await cache.purgeUrls(urls)) + (await cache.purgeTags(tags));
+    async purge(urls, tags): Promise<string[]> {
+      return cache.purge(urls, tags);
     },
-    evictLocal(urls): void {
-      for (const url of urls) {
-        const key = keyForUrl(opts.keyPrefix, url);
-        if (key !== undefined) store.evictLocal(key);
-      }
+    evictLocal(keys): void {
+      for (const key of keys) store.evictLocal(key);
     },
   };
   return edge;
+}
+
+/** Requests by cache status from a registry (for the stats page). */
+export async function requestCounts(registry: Registry): Promise<Record<string, number>> {
+  const metric = registry.getSingleMetric('edge_cache_requests_total');
+  const out: Record<string, number> = {};
+  if (metric === undefined) return out;
+  for (const v of (await metric.get()).values) {
+    const status = String(v.labels.status ?? '');
+    out[status] = (out[status] ?? 0) + v.value;
+  }
+  return out;
+}
+
+/** The admin backend of a single-process edge. */
+export function localAdminBackend(edge: EdgeServer): AdminBackend {
+  return {
+    health: () => Promise.resolve(edge.health()),
+    async metrics() {
+      return { contentType: edge.registry.contentType, body: await edge.registry.metrics() };
+    },
+    async purge(urls, tags) {
+      return (await edge.purge(urls, tags)).length;
+    },
+    async stats() {
+      return { requests: await requestCounts(edge.registry) };
+    },
+  };
 }

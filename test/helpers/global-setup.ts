@@ -2,6 +2,7 @@
 // missing one is installed with apt-get; otherwise the run stops at once naming the command to run.
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import path from 'node:path';
 
 const NEEDED: readonly { bin: string; paths: readonly string[]; pkg: string }[] = [
   { bin: 'memcached', paths: ['/usr/bin/memcached', '/usr/local/bin/memcached'], pkg: 'memcached' },
@@ -13,7 +14,16 @@ const NEEDED: readonly { bin: string; paths: readonly string[]; pkg: string }[] 
   },
 ];
 
+/** The edge runs as a real process in some tests: build dist/ once, before any of them. */
+function build(): void {
+  const root = path.join(__dirname, '..', '..');
+  execFileSync(process.execPath, [path.join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', path.join(root, 'tsconfig.build.json')], {
+    stdio: 'inherit',
+  });
+}
+
 export default function globalSetup(): void {
+  build();
   const missing = NEEDED.filter((n) => !n.paths.some((p) => existsSync(p)));
   if (missing.length === 0) return;
   const pkgs = missing.map((m) => m.pkg);

@@ -1,0 +1,166 @@
+// The smaller commands: purge (through an edge's admin port, or straight in memcached), warm (fetch
+// every URL of a sitemap through the edge), nginx-conf (an nginx config serving the same cache).
+import { parseArgs } from 'node:util';
+import type { ParseArgsConfig } from 'node:util';
+import { request } from 'undici';
+import { createPageCache } from '../core/cache';
+import { ConfigError } from '../core/errors';
+import { positiveInt } from '../core/options';
+import { parseServerList } from '../core/ring';
+import { createMemcachedStore } from '../core/stores/memcached';
+
+function args(argv: readonly string[], options: NonNullable<ParseArgsConfig['options']>): { values: Record<string, unknown>; positionals: string[] } {
+  try {
+    const { values, positionals } = parseArgs({ args: [...argv], options, strict: true, allowPositionals: true });
+    return { values, positionals };
+  } catch (err) {
+    throw new ConfigError((err as Error).message);
+  }
+}
+
+function str(v: unknown): string | undefined {
+  return typeof v === 'string' ? v : undefined;
+}
+
+function list(v: unknown): string[] {
+  return Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : typeof v === 'string' ? [v] : [];
+}
+
+/** edge-page-cache purge URL... [--tag T...] [--admin URL --admin-token T | --memcached host:port,...] */
+export async function purgeCommand(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<string> {
+  const { values, positionals } = args(argv, {
+    tag: { type: 'string', multiple: true },
+    admin: { type: 'string' },
+    'admin-token': { type: 'string' },
+    memcached: { type: 'string' },
+    'key-prefix': { type: 'string' },
+  });
+  const urls = positionals;
+  const tags = list(values.tag);
+  if (urls.length === 0 && tags.length === 0) throw new ConfigError('purge needs at least one URL or --tag TAG');
+  for (const u of urls) if (!/^https?:\/\//i.test(u)) throw new ConfigError(`purge: '${u}' is not an absolute http(s) URL`);
+  const memcached = str(values.memcached) ?? env.EDGE_MEMCACHED;
+  if (memcached !== undefined && str(values.admin) === undefined) {
+    const store = createMemcachedStore({ servers: parseServerList('--memcached', memcached), timeoutMs: 1000 });
+    const cache = createPageCache({
+      store,
+      keyPrefix: str(values['key-prefix']) ?? env.EDGE_KEY_PREFIX ?? '',
+      format: 'envelope',
+      raw: { defaultContentType: 'text/html', gzipFlag: 2, ttlSeconds: 0 },
+      maxEntryBytes: 1024 * 1024,
+    });
+    const keys = await cache.purge(urls, tags);
+    await store.close();
+    return `purged ${keys.length} key(s) in memcached (edges drop their L1 copies within --l1-ttl seconds)`;
+  }
+  const admin = str(values.admin) ?? env.EDGE_ADMIN_URL ?? `http://127.0.0.1:${env.EDGE_ADMIN_PORT ?? '9091'}`;
+  const token = str(values['admin-token']) ?? env.EDGE_ADMIN_TOKEN;
+  if (token === undefined) throw new ConfigError('purge through the admin port needs --admin-token (or EDGE_ADMIN_TOKEN)');
+  const res = await request(new URL('/purge', admin), {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ urls, tags }),
+  });
+  const text = await res.body.text();
+  if (res.statusCode !== 200) throw new Error(`purge failed: ${res.statusCode} ${text.trim()}`);
+  return text.trim();
+}
+
+const LOC = /<loc>\s*([^<\s]+)\s*<\/loc>/g;
+
+function unescapeXml(s: string): string {
+  return s.replace(/&amp;/g, '&').replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"').replace(/&apos;/g, "'");
+}
+
+/** edge-page-cache warm --sitemap URL [--edge URL] [--concurrency N]: requests every page through the edge. */
+export async function warmCommand(argv: readonly string[]): Promise<string> {
+  const { values } = args(argv, { sitemap: { type: 'string' }, edge: { type: 'string' }, concurrency: { type: 'string' } });
+  const sitemap = str(values.sitemap);
+  if (sitemap === undefined) throw new ConfigError('warm needs --sitemap URL');
+  const edge = str(values.edge);
+  const concurrency = values.concurrency === undefined ? 8 : positiveInt('--concurrency', values.concurrency, 256);
+  const pages: string[] = [];
+  const queue = [sitemap];
+  for (let depth = 0; queue.length > 0 && depth < 1000; depth++) {
+    const url = queue.shift()!;
+    const res = await request(url);
+    if (res.statusCode !== 200) throw new Error(`warm: ${url} answered ${res.statusCode}`);
+    const xml = await res.body.text();
+    const isIndex = xml.includes('<sitemapindex');
+    for (const m of xml.matchAll(LOC)) (isIndex ? queue : pages).push(unescapeXml(m[1]!));
+  }
+  let ok = 0;
+  let failed = 0;
+  let next = 0;
+  async function run(): Promise<void> {
+    while (next < pages.length) {
+      const page = new URL(pages[next++]!);
+      // Through the edge when given: same path and query, the page's own Host header.
+      const target = edge === undefined ? page : new URL(page.pathname + page.search, edge);
+      try {
+        const r = await request(target, { headers: { host: page.host } });
+        await r.body.dump();
+        if (r.statusCode < 400) ok++;
+        else failed++;
+      } catch {
+        failed++;
+      }
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(concurrency, pages.length) }, run));
+  return `warmed ${ok} of ${pages.length} page(s)${failed > 0 ? `, ${failed} failed` : ''}`;
+}
+
+/** An nginx config serving the same cache: same key, same ring, the edge (or origin) as fallback. */
+export function nginxConf(argv: readonly string[], env: NodeJS.ProcessEnv): string {
+  const { values } = args(argv, {
+    memcached: { type: 'string' },
+    fallback: { type: 'string' },
+    listen: { type: 'string' },
+    'key-prefix': { type: 'string' },
+    'default-type': { type: 'string' },
+    'gzip-flag': { type: 'string' },
+  });
+  const servers = parseServerList('--memcached', str(values.memcached) ?? env.EDGE_MEMCACHED ?? '127.0.0.1:11211');
+  const fallback = str(values.fallback) ?? 'http://127.0.0.1:8080';
+  const listen = str(values.listen) ?? '80';
+  const prefix = str(values['key-prefix']) ?? env.EDGE_KEY_PREFIX ?? '';
+  if (/["\\$\s;]/.test(prefix)) throw new ConfigError(`--key-prefix must not contain quotes, $, ; or spaces for nginx, got '${prefix}'`);
+  const gzipFlag = values['gzip-flag'] === undefined ? 2 : positiveInt('--gzip-flag', values['gzip-flag'], 0xffff);
+  return `# nginx serving the edge-page-cache cache (generated by \`edge-page-cache nginx-conf\`).
+# Needs the set-misc module (Debian: apt-get install libnginx-mod-http-set-misc) for set_md5.
+# nginx can only serve *raw* entries: run the edge and the middleware with --format raw / format: 'raw'.
+# The server list must match the edge's --memcached, in the same order and spelling.
+upstream edge_page_cache_memcached {
+    hash $memcached_key consistent;
+${servers.map((s) => `    server ${s.name}${s.weight !== 1 ? ` weight=${s.weight}` : ''};`).join('\n')}
+    keepalive 32;
+}
+
+server {
+    listen ${listen};
+
+    location / {
+        # Only anonymous GET/HEAD are looked up, as the edge does.
+        if ($request_method !~ ^(GET|HEAD)$) { return 418; }
+        if ($http_authorization) { return 418; }
+        if ($http_cookie) { return 418; }
+
+        set_md5 $memcached_key "${prefix}$host$request_uri";
+        memcached_pass edge_page_cache_memcached;
+        memcached_gzip_flag ${gzipFlag};
+        default_type "${str(values['default-type']) ?? 'text/html; charset=utf-8'}";
+        add_header X-Cache HIT;
+        error_page 404 418 502 504 = @edge;
+    }
+
+    location @edge {
+        proxy_pass ${fallback};
+        proxy_set_header Host $host;
+        proxy_set_header X-Forwarded-For $remote_addr;
+        proxy_http_version 1.1;
+        proxy_set_header Connection "";
+    }
+}
+`;
+}

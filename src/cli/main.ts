@@ -1,0 +1,82 @@
+#!/usr/bin/env node
+// The edge-page-cache command: argv + env -> options -> run. Bad input exits 2 with a message naming the
+// flag; nothing starts half-configured.
+import { ConfigError } from '../core/errors';
+import { resolveEdgeOptions } from '../edge/options';
+import { benchCommand } from './bench';
+import { nginxConf, purgeCommand, warmCommand } from './commands';
+import { flagLabel, serveHelp, serveOptionsFromArgv } from './flags';
+import { serve } from './serve';
+
+const USAGE = `usage: edge-page-cache <command> [flags]
+
+commands:
+  serve        run the edge server (edge-page-cache serve --help for its flags)
+  purge        purge URL... [--tag TAG...] through --admin URL --admin-token T, or --memcached host:port,...
+  warm         warm --sitemap URL [--edge http://127.0.0.1:8080] [--concurrency 8]
+  nginx-conf   print an nginx config serving the same cache [--memcached ...] [--fallback URL] [--listen 80]
+  bench        bench --url URL [--compare URL...] [--duration 10] [--connections 50]
+`;
+
+export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    switch (command) {
+      case 'serve': {
+        if (rest.includes('--help') || rest.includes('-h')) {
+          process.stdout.write(serveHelp());
+          return 0;
+        }
+        let opts;
+        try {
+          opts = resolveEdgeOptions(serveOptionsFromArgv(rest, env));
+        } catch (err) {
+          if (err instanceof ConfigError) throw new ConfigError(flagLabel(err.message));
+          throw err;
+        }
+        await serve(opts);
+        return -1; // keep running
+      }
+      case 'purge':
+        process.stdout.write(`${await purgeCommand(rest, env)}\n`);
+        return 0;
+      case 'warm':
+        process.stdout.write(`${await warmCommand(rest)}\n`);
+        return 0;
+      case 'nginx-conf':
+        process.stdout.write(nginxConf(rest, env));
+        return 0;
+      case 'bench':
+        process.stdout.write(`${await benchCommand(rest)}\n`);
+        return 0;
+      case undefined:
+      case 'help':
+      case '--help':
+      case '-h':
+        process.stdout.write(USAGE);
+        return command === undefined ? 2 : 0;
+      default:
+        process.stderr.write(`edge-page-cache: unknown command '${command}'\n\n${USAGE}`);
+        return 2;
+    }
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`edge-page-cache ${command ?? ''}: ${err.message}\n`);
+      return 2;
+    }
+    process.stderr.write(`edge-page-cache ${command ?? ''}: ${(err as Error).message}\n`);
+    return 1;
+  }
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2), process.env).then(
+    (code) => {
+      if (code >= 0) process.exit(code);
+    },
+    (err: unknown) => {
+      process.stderr.write(`edge-page-cache: ${String(err)}\n`);
+      process.exit(1);
+    },
+  );
+}

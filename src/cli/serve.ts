@@ -1,0 +1,185 @@
+// `edge-page-cache serve`: one process, or a node:cluster primary with N workers sharing the port. The
+// primary owns the admin port and speaks to workers over IPC: purge (a purge reaches every worker's L1),
+// health, and metrics (prom-client's AggregatorRegistry). SIGTERM drains in-flight requests, then exits.
+import cluster from 'node:cluster';
+import type { Worker } from 'node:cluster';
+import { AggregatorRegistry } from 'prom-client';
+import { componentLogger } from '../core/logger';
+import { createAdminServer } from '../edge/admin';
+import type { AdminBackend, HealthReport } from '../edge/admin';
+import type { ResolvedEdgeOptions } from '../edge/options';
+import { createEdgeServer, localAdminBackend, requestCounts } from '../edge/server';
+import type { EdgeServer } from '../edge/server';
+
+type ToWorker =
+  | { epc: 'purge'; id: number; urls: string[]; tags: string[] }
+  | { epc: 'evict'; id: number; keys: string[] }
+  | { epc: 'health'; id: number }
+  | { epc: 'stats'; id: number };
+type FromWorker = { epc: 'reply'; id: number; value: unknown };
+
+const log = componentLogger('serve');
+
+function isMessage(m: unknown): m is { epc: string; id: number } {
+  return typeof m === 'object' && m !== null && 'epc' in m && 'id' in m;
+}
+
+async function drainAndExit(edge: EdgeServer, admin: { close(): Promise<void> } | undefined): Promise<never> {
+  log.info('draining');
+  await Promise.all([edge.close(), admin?.close()]);
+  log.info('drained; exiting');
+  process.exit(0);
+}
+
+/** Runs the edge in this process (workers = 1) or as a cluster. Resolves once listening. */
+export async function serve(opts: ResolvedEdgeOptions): Promise<void> {
+  if (opts.workers === 1) {
+    const edge = createEdgeServer(opts);
+    const port = await edge.listen();
+    const admin =
+      opts.adminPort === undefined
+        ? undefined
+        : createAdminServer({ port: opts.adminPort, host: opts.adminHost, token: opts.adminToken }, localAdminBackend(edge));
+    const adminPort = await admin?.listen();
+    log.info({ port, host: opts.host, adminPort, origins: opts.origins.map((o) => o.base), memcached: opts.store.memcached.map((s) => s.name) }, 'edge listening');
+    process.once('SIGTERM', () => void drainAndExit(edge, admin));
+    process.once('SIGINT', () => void drainAndExit(edge, admin));
+    return;
+  }
+  if (cluster.isPrimary) return primary(opts);
+  return worker(opts);
+}
+
+async function worker(opts: ResolvedEdgeOptions): Promise<void> {
+  const edge = createEdgeServer(opts);
+  AggregatorRegistry.setRegistries([edge.registry]);
+  process.on('message', function onPrimaryMessage(m: unknown) {
+    if (!isMessage(m)) return;
+    const msg = m as ToWorker;
+    const reply = (value: unknown): void => {
+      process.send?.({ epc: 'reply', id: msg.id, value } satisfies FromWorker);
+    };
+    switch (msg.epc) {
+      case 'purge':
+        edge.purge(msg.urls, msg.tags).then(reply, () => reply([]));
+        break;
+      case 'evict':
+        edge.evictLocal(msg.keys);
+        reply(msg.keys.length);
+        break;
+      case 'health':
+        reply(edge.health());
+        break;
+      case 'stats':
+        requestCounts(edge.registry).then(reply, () => reply({}));
+        break;
+      default: {
+        const never: never = msg;
+        void never;
+      }
+    }
+  });
+  await edge.listen();
+  process.once('SIGTERM', () => void drainAndExit(edge, undefined));
+  process.once('SIGINT', () => void drainAndExit(edge, undefined));
+}
+
+async function primary(opts: ResolvedEdgeOptions): Promise<void> {
+  let stopping = false;
+  let seq = 0;
+  const waiting = new Map<number, { left: number; values: unknown[]; done: (v: unknown[]) => void }>();
+  const workers = (): Worker[] => Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined && w.isConnected());
+
+  cluster.on('message', function onWorkerMessage(_w, m: unknown) {
+    if (!isMessage(m) || (m as FromWorker).epc !== 'reply') return;
+    const pending = waiting.get(m.id);
+    if (!pending) return;
+    pending.values.push((m as FromWorker).value);
+    if (--pending.left === 0) {
+      waiting.delete(m.id);
+      pending.done(pending.values);
+    }
+  });
+
+  /** Sends to the given workers and resolves with their replies (or what arrived within 5 s). */
+  function ask(targets: readonly Worker[], make: (id: number) => ToWorker): Promise<unknown[]> {
+    if (targets.length === 0) return Promise.resolve([]);
+    const id = ++seq;
+    return new Promise((resolve) => {
+      const entry = { left: targets.length, values: [] as unknown[], done: resolve };
+      waiting.set(id, entry);
+      setTimeout(() => {
+        if (waiting.delete(id)) resolve(entry.values);
+      }, 5000).unref();
+      for (const w of targets) w.send(make(id));
+    });
+  }
+
+  const shared = opts.store.memcached.length > 0;
+  const aggregator = new AggregatorRegistry();
+  const backend: AdminBackend = {
+    async health(): Promise<HealthReport> {
+      const replies = (await ask(workers(), (id) => ({ epc: 'health', id }))) as HealthReport[];
+      const first = replies[0];
+      return {
+        draining: stopping,
+        origins: first?.origins ?? [],
+        memcached: first?.memcached ?? [],
+        workers: workers().length,
+      };
+    },
+    async metrics() {
+      return { contentType: aggregator.contentType, body: await aggregator.clusterMetrics() };
+    },
+    async purge(urls, tags) {
+      if (shared) {
+        // One worker deletes from memcached (and learns the tagged keys); every worker then drops its L1 copies.
+        const [keys = []] = (await ask(workers().slice(0, 1), (id) => ({ epc: 'purge', id, urls: [...urls], tags: [...tags] }))) as string[][];
+        await ask(workers(), (id) => ({ epc: 'evict', id, keys }));
+        return keys.length;
+      }
+      // Embedded store: each worker holds its own cache, so each purges its own.
+      const all = (await ask(workers(), (id) => ({ epc: 'purge', id, urls: [...urls], tags: [...tags] }))) as string[][];
+      return Math.max(0, ...all.map((k) => k.length));
+    },
+    async stats() {
+      const all = (await ask(workers(), (id) => ({ epc: 'stats', id }))) as Record<string, number>[];
+      const requests: Record<string, number> = {};
+      for (const r of all) for (const [k, v] of Object.entries(r)) requests[k] = (requests[k] ?? 0) + v;
+      return { requests };
+    },
+  };
+
+  const listening = new Promise<void>((resolve) => {
+    let n = 0;
+    cluster.on('listening', () => {
+      if (++n === opts.workers) resolve();
+    });
+  });
+  for (let i = 0; i < opts.workers; i++) cluster.fork();
+  cluster.on('exit', function onWorkerExit(w, code, signal) {
+    if (stopping) {
+      if (workers().length === 0) process.exit(0);
+      return;
+    }
+    log.error({ pid: w.process.pid, code, signal }, 'worker died; starting another');
+    cluster.fork();
+  });
+
+  const admin =
+    opts.adminPort === undefined ? undefined : createAdminServer({ port: opts.adminPort, host: opts.adminHost, token: opts.adminToken }, backend);
+  const adminPort = await admin?.listen();
+  await listening;
+  log.info({ port: opts.port, workers: opts.workers, adminPort }, 'edge listening');
+
+  function stop(): void {
+    if (stopping) return;
+    stopping = true;
+    for (const w of workers()) w.process.kill('SIGTERM');
+    void admin?.close();
+    setTimeout(() => process.exit(0), opts.drainTimeoutMs + 2000).unref();
+    if (workers().length === 0) process.exit(0);
+  }
+  process.once('SIGTERM', stop);
+  process.once('SIGINT', stop);
+}

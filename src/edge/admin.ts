@@ -1,0 +1,185 @@
+// The admin port: GET /healthz, GET /metrics, POST /purge (Bearer token), GET / (stats page). Bound to
+// loopback by default. Purge always needs the token; on a non-loopback address every page but /healthz does.
+import { timingSafeEqual } from 'node:crypto';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import helmet from 'helmet';
+import { componentLogger } from '../core/logger';
+import type { NodeHealth } from '../core/store';
+import type { OriginHealth } from './origins';
+
+export interface HealthReport {
+  readonly draining: boolean;
+  readonly origins: readonly OriginHealth[];
+  readonly memcached: readonly NodeHealth[];
+  readonly workers?: number;
+}
+
+export interface StatsReport {
+  readonly requests: Readonly<Record<string, number>>;
+}
+
+/** What the admin port needs from the edge: a single process, or the cluster primary speaking to workers. */
+export interface AdminBackend {
+  health(): Promise<HealthReport>;
+  metrics(): Promise<{ contentType: string; body: string }>;
+  purge(urls: readonly string[], tags: readonly string[]): Promise<number>;
+  stats(): Promise<StatsReport>;
+}
+
+export interface AdminOptions {
+  readonly port: number;
+  readonly host: string;
+  readonly token: string | undefined;
+}
+
+const MAX_BODY = 64 * 1024;
+const MAX_ITEMS = 10_000;
+const LOOPBACK: ReadonlySet<string> = new Set(['127.0.0.1', '::1', 'localhost']);
+const securityHeaders = helmet();
+
+function send(res: http.ServerResponse, status: number, type: string, body: string): void {
+  res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' });
+  res.end(body);
+}
+
+function json(res: http.ServerResponse, status: number, value: unknown): void {
+  send(res, status, 'application/json; charset=utf-8', `${JSON.stringify(value)}\n`);
+}
+
+function tokenMatches(header: string | undefined, token: string): boolean {
+  if (header === undefined || !header.startsWith('Bearer ')) return false;
+  const given = Buffer.from(header.slice(7).trim());
+  const want = Buffer.from(token);
+  return given.length === want.length && timingSafeEqual(given, want);
+}
+
+function readBody(req: http.IncomingMessage): Promise<Buffer | undefined> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > MAX_BODY) {
+        resolve(undefined);
+        req.destroy();
+        return;
+      }
+      chunks.push(c);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}
+
+function stringArray(value: unknown): string[] | undefined {
+  if (value === undefined) return [];
+  if (!Array.isArray(value) || value.length > MAX_ITEMS || !value.every((v) => typeof v === 'string' && v.length <= 2048)) return undefined;
+  return value as string[];
+}
+
+function escapeHtml(s: string): string {
+  return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+function statsPage(health: HealthReport, stats: StatsReport): string {
+  const r = stats.requests;
+  const cached = (r.HIT ?? 0) + (r.STALE ?? 0) + (r.UPDATING ?? 0) + (r.REVALIDATED ?? 0);
+  const lookups = cached + (r.MISS ?? 0) + (r.EXPIRED ?? 0);
+  const ratio = lookups === 0 ? 'n/a' : `${((cached / lookups) * 100).toFixed(1)}%`;
+  const rows = (items: readonly { name: string; up: boolean; detail: string }[]): string =>
+    items.map((i) => `<tr><td>${escapeHtml(i.name)}</td><td>${i.up ? 'up' : '<b>down</b>'}</td><td>${escapeHtml(i.detail)}</td></tr>`).join('');
+  return `<!doctype html><html><head><meta charset="utf-8"><title>edge-page-cache</title>
+<style>body{font:14px system-ui;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px}</style></head>
+<body><h1>edge-page-cache</h1>
+<p>Hit ratio: <b>${ratio}</b> (${cached} from cache of ${lookups} lookups)${health.draining ? ' — <b>draining</b>' : ''}${health.workers ? ` — ${health.workers} workers` : ''}</p>
+<h2>Requests by cache status</h2><table><tr><th>status</th><th>requests</th></tr>
+${Object.entries(r).map(([k, v]) => `<tr><td>${escapeHtml(k)}</td><td>${v}</td></tr>`).join('')}</table>
+<h2>Origins</h2><table><tr><th>origin</th><th>state</th><th>detail</th></tr>
+${rows(health.origins.map((o) => ({ name: o.url, up: o.up, detail: `${o.requests} requests, ${o.errors} errors, ${o.failures} consecutive failures` })))}</table>
+<h2>memcached</h2><table><tr><th>node</th><th>state</th><th>detail</th></tr>
+${health.memcached.length === 0 ? '<tr><td colspan="3">embedded in-process store</td></tr>' : rows(health.memcached.map((n) => ({ name: n.name, up: n.up, detail: `${n.failures} failures` })))}</table>
+</body></html>`;
+}
+
+export interface AdminServer {
+  readonly server: http.Server;
+  listen(): Promise<number>;
+  close(): Promise<void>;
+}
+
+export function createAdminServer(options: AdminOptions, backend: AdminBackend): AdminServer {
+  const log = componentLogger('admin');
+  const open = LOOPBACK.has(options.host);
+
+  async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const path = (req.url ?? '/').split('?')[0];
+    if (path === '/healthz' && (req.method === 'GET' || req.method === 'HEAD')) {
+      const h = await backend.health();
+      json(res, h.draining ? 503 : 200, { status: h.draining ? 'draining' : 'ok', ...h });
+      return;
+    }
+    const authorized = options.token !== undefined && tokenMatches(req.headers.authorization, options.token);
+    if (path === '/purge') {
+      if (req.method !== 'POST') return json(res, 405, { error: 'use POST' });
+      if (options.token === undefined) return json(res, 403, { error: 'purge is disabled: start the edge with --admin-token' });
+      if (!authorized) return json(res, 401, { error: 'missing or wrong bearer token' });
+      const body = await readBody(req);
+      if (body === undefined) return json(res, 413, { error: `body over ${MAX_BODY} bytes` });
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(body.toString('utf8'));
+      } catch {
+        return json(res, 400, { error: 'body must be JSON: {"urls": [...], "tags": [...]}' });
+      }
+      const obj = (typeof parsed === 'object' && parsed !== null ? parsed : {}) as { urls?: unknown; tags?: unknown };
+      const urls = stringArray(obj.urls);
+      const tags = stringArray(obj.tags);
+      if (urls === undefined || tags === undefined || (urls.length === 0 && tags.length === 0)) {
+        return json(res, 400, { error: 'body must be {"urls": [string...], "tags": [string...]} with at least one item' });
+      }
+      const purged = await backend.purge(urls, tags);
+      log.info({ urls: urls.length, tags: tags.length, purged }, 'purge');
+      return json(res, 200, { purged });
+    }
+    if (!open && !authorized) return json(res, 401, { error: 'missing or wrong bearer token' });
+    if (path === '/metrics' && req.method === 'GET') {
+      const m = await backend.metrics();
+      send(res, 200, m.contentType, m.body);
+      return;
+    }
+    if (path === '/' && req.method === 'GET') {
+      const [h, s] = await Promise.all([backend.health(), backend.stats()]);
+      securityHeaders(req, res, () => send(res, 200, 'text/html; charset=utf-8', statsPage(h, s)));
+      return;
+    }
+    json(res, 404, { error: 'not found: try /, /healthz, /metrics, POST /purge' });
+  }
+
+  const server = http.createServer(function onAdminRequest(req, res) {
+    handle(req, res).catch(function adminFailed(err: unknown) {
+      log.error({ err }, 'admin request failed');
+      if (!res.headersSent) json(res, 500, { error: 'internal error' });
+      else res.destroy();
+    });
+  });
+
+  return {
+    server,
+    listen(): Promise<number> {
+      return new Promise((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(options.port, options.host, () => {
+          server.off('error', reject);
+          resolve((server.address() as AddressInfo).port);
+        });
+      });
+    },
+    close(): Promise<void> {
+      return new Promise((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      });
+    },
+  };
+}
