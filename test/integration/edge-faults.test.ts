@@ -1,0 +1,176 @@
+// Origin faults: timeouts give 504, unreachable origins 502, quickly and never a hang; a stale entry
+// stands in for both (stale-if-error); a client that goes away mid-body breaks nothing.
+import http from 'node:http';
+import { Registry } from 'prom-client';
+import { createEdgeServer } from '../../src/edge/server';
+import type { EdgeServer } from '../../src/edge/server';
+import type { EdgeOptions } from '../../src/edge/options';
+import { request, startOrigin } from '../helpers/origin';
+import type { TestOrigin } from '../helpers/origin';
+import { freePort, sleep } from '../helpers/ports';
+
+let mode: 'ok' | 'hang' | 'error500' | 'reset' = 'ok';
+let origin: TestOrigin;
+let seq = 0;
+
+beforeAll(async () => {
+  origin = await startOrigin((req, res) => {
+    if (mode === 'hang') return; // never answers
+    if (mode === 'reset') {
+      res.writeHead(200, { 'content-type': 'text/plain', 'content-length': '1000000' });
+      res.write('partial');
+      setTimeout(() => req.socket.destroy(), 20);
+      return;
+    }
+    if (mode === 'error500') {
+      res.writeHead(500, { 'content-type': 'text/plain' });
+      res.end('origin broke');
+      return;
+    }
+    if (req.url?.startsWith('/stream')) {
+      res.writeHead(200, { 'content-type': 'text/plain', 'cache-control': 'no-store' });
+      const timer = setInterval(() => res.write('x'.repeat(1024)), 5);
+      res.on('close', () => clearInterval(timer));
+      return;
+    }
+    res.writeHead(200, { 'content-type': 'text/plain', 'cache-control': 'max-age=1, stale-if-error=60' });
+    res.end(`fresh ${req.url}`);
+  });
+});
+afterAll(() => origin.close());
+afterEach(() => {
+  mode = 'ok';
+});
+
+async function edgeWith(extra: EdgeOptions = {}): Promise<{ edge: EdgeServer; port: number; registry: Registry }> {
+  seq++;
+  const registry = new Registry();
+  const edge = createEdgeServer(
+    { origin: origin.url, port: 0, host: '127.0.0.1', keyPrefix: `faults${seq}:`, originTimeoutMs: 300, ...extra },
+    { registry },
+  );
+  return { edge, port: await edge.listen(), registry };
+}
+
+it('answers 504 when the origin does not answer in time, without hanging', async () => {
+  const { edge, port } = await edgeWith();
+  try {
+    mode = 'hang';
+    const t0 = Date.now();
+    const r = await request(port, '/hang');
+    expect(r.status).toBe(504);
+    expect(r.headers['cache-control']).toBe('no-store');
+    expect(Date.now() - t0).toBeLessThan(2000);
+    // Not cached: once the origin answers again, so does the edge.
+    mode = 'ok';
+    expect((await request(port, '/hang')).status).toBe(200);
+  } finally {
+    await edge.close();
+  }
+});
+
+it('answers 502 at once when no origin is reachable', async () => {
+  const deadPort = await freePort();
+  seq++;
+  const edge = createEdgeServer({ origin: `http://127.0.0.1:${deadPort}`, port: 0, host: '127.0.0.1' }, { registry: new Registry() });
+  const port = await edge.listen();
+  try {
+    const t0 = Date.now();
+    const r = await request(port, '/x');
+    expect(r.status).toBe(502);
+    expect(r.body.toString()).toContain('Bad Gateway');
+    expect(Date.now() - t0).toBeLessThan(1000);
+    const post = await request(port, '/x', { method: 'POST', body: 'data' });
+    expect(post.status).toBe(502);
+  } finally {
+    await edge.close();
+  }
+});
+
+it.each([
+  ['times out', 'hang'],
+  ['answers 500', 'error500'],
+] as const)('serves STALE within stale-if-error when the origin %s', async (_label, failure) => {
+  const { edge, port } = await edgeWith();
+  try {
+    const path = `/stale-${failure}`;
+    expect((await request(port, path)).headers['x-cache']).toBe('MISS');
+    await sleep(1100); // past max-age=1
+    mode = failure;
+    const r = await request(port, path);
+    expect(r.status).toBe(200);
+    expect(r.headers['x-cache']).toBe('STALE');
+    expect(r.headers['cache-status']).toBe('edge-page-cache; hit; detail=stale-if-error');
+    expect(r.body.toString()).toBe(`fresh ${path}`);
+    expect(Number(r.headers.age)).toBeGreaterThanOrEqual(1);
+  } finally {
+    await edge.close();
+  }
+});
+
+it('goes back to the origin for an expired entry and says EXPIRED', async () => {
+  const { edge, port } = await edgeWith();
+  try {
+    await request(port, '/exp');
+    await sleep(1100);
+    const r = await request(port, '/exp');
+    expect(r.headers['x-cache']).toBe('EXPIRED');
+    expect(origin.hits('/exp')).toBe(2);
+  } finally {
+    await edge.close();
+  }
+});
+
+it('answers a clean 502 when the origin resets mid-body during a cache fill (nothing sent yet)', async () => {
+  const { edge, port } = await edgeWith();
+  try {
+    mode = 'reset';
+    const r = await request(port, '/reset-fill');
+    expect(r.status).toBe(502);
+    mode = 'ok';
+    expect((await request(port, '/reset-fill')).status).toBe(200);
+  } finally {
+    await edge.close();
+  }
+});
+
+it('cuts the client connection when the origin resets mid-body while streaming a pass, and stays up', async () => {
+  const { edge, port } = await edgeWith();
+  try {
+    mode = 'reset';
+    const outcome = await new Promise<string>((resolve) => {
+      http
+        .get({ host: '127.0.0.1', port, path: '/reset', headers: { host: 'example.com', authorization: 'Bearer x' } }, (res) => {
+          res.on('data', () => {});
+          res.on('end', () => resolve('end'));
+          res.on('error', () => resolve('error'));
+          res.on('aborted', () => resolve('aborted'));
+        })
+        .on('error', () => resolve('error'));
+    });
+    expect(['aborted', 'error']).toContain(outcome);
+    mode = 'ok';
+    expect((await request(port, '/after-reset')).status).toBe(200);
+  } finally {
+    await edge.close();
+  }
+});
+
+it('survives a client that goes away mid-delivery', async () => {
+  const { edge, port } = await edgeWith();
+  try {
+    await new Promise<void>((resolve) => {
+      const req = http.get({ host: '127.0.0.1', port, path: '/stream', headers: { host: 'example.com' } }, (res) => {
+        res.once('data', () => {
+          req.destroy();
+          resolve();
+        });
+      });
+      req.on('error', () => resolve());
+    });
+    await sleep(100);
+    expect((await request(port, '/after-abort')).status).toBe(200);
+  } finally {
+    await edge.close();
+  }
+});
