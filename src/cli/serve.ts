@@ -52,6 +52,9 @@ export async function serve(opts: ResolvedEdgeOptions): Promise<void> {
 
 async function worker(opts: ResolvedEdgeOptions): Promise<void> {
   const edge = createEdgeServer(opts);
+  // prom-client answers the primary's metrics requests from a worker only once an AggregatorRegistry
+  // has been constructed there (that installs its IPC listener); it then reports the registries set here.
+  new AggregatorRegistry();
   AggregatorRegistry.setRegistries([edge.registry]);
   process.on('message', function onPrimaryMessage(m: unknown) {
     if (!isMessage(m)) return;

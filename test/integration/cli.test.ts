@@ -1,0 +1,123 @@
+// The command line as users run it: bad flags fail at start naming the flag; workers share the port and
+// a purge reaches every worker; nginx-conf output is a config real nginx accepts.
+import { execFile } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { CLI, startEdge } from '../helpers/edge';
+import { NGINX_BIN } from '../helpers/nginx';
+import { request, startOrigin } from '../helpers/origin';
+import type { TestOrigin } from '../helpers/origin';
+
+const run = promisify(execFile);
+
+async function cli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [CLI, ...args], { env: { ...process.env, ...env }, timeout: 10000 });
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+describe('bad configuration fails at start, naming the flag', () => {
+  it.each([
+    [['serve'], /--origin \(EDGE_ORIGIN\) is required/],
+    [['serve', '--origin', 'http://127.0.0.1:1', '--port', '70000'], /--port \(EDGE_PORT\) must be an integer from 0 to 65535, got '70000'/],
+    [['serve', '--origin', 'http://127.0.0.1:1', '--prot', '80'], /unknown flag --prot \(did you mean --port\?\)/],
+    [['serve', '--origin', 'http://127.0.0.1:1', '--memcached', '10.0.0.1'], /--memcached \(EDGE_MEMCACHED\): '10.0.0.1' is not host:port/],
+    [['serve', '--origin', 'http://127.0.0.1:1', '--memcached', '127.0.0.1:99999'], /--memcached \(EDGE_MEMCACHED\): port 99999 .* out of range/],
+    [['serve', '--origin', 'http://127.0.0.1:1', '--ttl', 'soon'], /--ttl \(EDGE_TTL\) must be an integer/],
+    [['serve', '--origin', 'http://127.0.0.1:1', '--format', 'json'], /--format \(EDGE_FORMAT\) must be one of 'envelope', 'raw'/],
+    [['serve', '--origin', 'http://127.0.0.1:1/path'], /--origin .* no path/],
+    [['serve', '--origin', 'http://127.0.0.1:1', '--admin-token', 'short'], /--admin-token .* at least 16 characters/],
+    [['serve', '--origin', 'http://127.0.0.1:1', '--hosts', 'example.com:80'], /--hosts .* is not a host name/],
+    [['frobnicate'], /unknown command 'frobnicate'/],
+  ])('%j', async (args, message) => {
+    const r = await cli(args);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(message);
+  });
+
+  it('reads EDGE_* environment twins, and flags win over them', async () => {
+    const r = await cli(['serve', '--origin', 'http://127.0.0.1:1'], { EDGE_WORKERS: 'many' });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/--workers \(EDGE_WORKERS\) must be an integer/);
+  });
+
+  it('rejects an unknown key in a config file with a suggestion', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'epc-cli-'));
+    const file = path.join(dir, 'edge.json');
+    writeFileSync(file, JSON.stringify({ origin: 'http://127.0.0.1:1', ttlSeconds: 5 }));
+    const r = await cli(['serve', '--config', file]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/unknown option ttlSeconds/);
+  });
+});
+
+describe('workers', () => {
+  let origin: TestOrigin;
+  beforeAll(async () => {
+    origin = await startOrigin((req, res) => {
+      res.writeHead(200, { 'content-type': 'text/plain', 'cache-control': 'max-age=300', 'x-pid': String(process.pid) });
+      res.end(`page ${req.url}`);
+    });
+  });
+  afterAll(() => origin.close());
+
+  it('two workers share the port; a purge through the admin port reaches both', async () => {
+    const token = 'workers-token-0123456789';
+    const edge = await startEdge(['--origin', origin.url, '--workers', '2', '--admin-token', token]);
+    try {
+      // Enough fresh connections that both workers fill their own embedded cache with the page.
+      for (let i = 0; i < 40; i++) await request(edge.port, '/w');
+      const misses = origin.hits('/w');
+      expect(misses).toBeGreaterThanOrEqual(1);
+      expect(misses).toBeLessThanOrEqual(2);
+      const health = JSON.parse((await request(edge.adminPort, '/healthz')).body.toString()) as { workers: number };
+      expect(health.workers).toBe(2);
+      const purge = await request(edge.adminPort, '/purge', {
+        method: 'POST',
+        body: JSON.stringify({ urls: ['http://example.com/w'] }),
+        headers: { authorization: `Bearer ${token}` },
+      });
+      expect(purge.status).toBe(200);
+      const statuses = new Set<string>();
+      for (let i = 0; i < 20; i++) statuses.add(String((await request(edge.port, '/w')).headers['x-cache']));
+      // After the purge every worker missed once more and then hit: nobody served the purged copy.
+      expect(origin.hits('/w') - misses).toBe(misses);
+      expect(statuses.has('MISS')).toBe(true);
+      const metrics = (await request(edge.adminPort, '/metrics')).body.toString();
+      expect(metrics).toMatch(/edge_cache_requests_total\{status="HIT"\} \d+/);
+      expect(await edge.stop()).toBe(0);
+    } finally {
+      await edge.stop();
+    }
+  });
+});
+
+describe('nginx-conf', () => {
+  it('prints a config that nginx -t accepts', async () => {
+    const r = await cli(['nginx-conf', '--memcached', '127.0.0.1:11211,127.0.0.1:11212', '--listen', '127.0.0.1:18080']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('hash $memcached_key consistent;');
+    expect(r.stdout).toContain('set_md5 $memcached_key "$host$request_uri";');
+    const dir = mkdtempSync(path.join(tmpdir(), 'epc-nginxconf-'));
+    const conf = `load_module /usr/lib/nginx/modules/ndk_http_module.so;
+load_module /usr/lib/nginx/modules/ngx_http_set_misc_module.so;
+pid ${dir}/nginx.pid; error_log ${dir}/error.log;
+events {}
+http { access_log off; client_body_temp_path ${dir}/b; proxy_temp_path ${dir}/p; fastcgi_temp_path ${dir}/f; uwsgi_temp_path ${dir}/u; scgi_temp_path ${dir}/s;
+${r.stdout}
+}`;
+    writeFileSync(path.join(dir, 'nginx.conf'), conf);
+    const t = await run(NGINX_BIN, ['-t', '-p', dir, '-c', path.join(dir, 'nginx.conf')]).then(
+      (x) => ({ ok: true, out: x.stderr }),
+      (e: { stderr: string }) => ({ ok: false, out: e.stderr }),
+    );
+    expect(t.out).toContain('syntax is ok');
+    expect(t.ok).toBe(true);
+  });
+});
