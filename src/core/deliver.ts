@@ -37,6 +37,19 @@ function notModifiedHeaders(entry: CacheEntry, status: CacheStatus, age: number,
   return h;
 }
 
+interface HeaderMemo {
+  status: CacheStatus;
+  age: number;
+  headers: string[];
+}
+
+/**
+ * The full header list of the last delivery of each entry, reused while status and Age are unchanged
+ * (Age moves once a second): a hot page's hits then build no header array at all. writeHead only reads
+ * the list. Entries are the keys, so a memo goes when its entry does.
+ */
+const MEMO = new WeakMap<CacheEntry, HeaderMemo>();
+
 /**
  * Delivers an entry. `extra` is a flat list of headers to add (e.g. Vary set by the edge). Returns the
  * HTTP status written (304 when answered as not modified).
@@ -55,7 +68,16 @@ export function deliverEntry(
     res.end();
     return 304;
   }
-  res.writeHead(entry.status, fullHeaders(entry, status, age, extra));
+  let headers: string[];
+  if (extra === undefined) {
+    const memo = MEMO.get(entry);
+    if (memo !== undefined && memo.age === age && memo.status === status) headers = memo.headers;
+    else {
+      headers = fullHeaders(entry, status, age, undefined);
+      MEMO.set(entry, { status, age, headers });
+    }
+  } else headers = fullHeaders(entry, status, age, extra);
+  res.writeHead(entry.status, headers);
   if (req.method === 'HEAD') res.end();
   else res.end(entry.body);
   return entry.status;

@@ -4,11 +4,59 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 export type StoreTier = 'l1' | 'l2';
 export type StoreOp = 'get' | 'set' | 'add' | 'delete';
 
+/** One label combination of a HotCounter: a plain number, added to the Prometheus counter at scrape time. */
+export class HotCell<L extends string> {
+  n = 0;
+  constructor(readonly labels: Readonly<Record<L, string>>) {}
+  inc(by = 1): void {
+    this.n += by;
+  }
+}
+
+/**
+ * A counter for the hit path: inc() is a number increment (prom-client's labelled inc hashes the label set
+ * on every call, which showed up in the hit-path profile); the totals are moved into the real Counter
+ * whenever it is collected.
+ */
+export class HotCounter<L extends string> {
+  private readonly cells = new Map<string, HotCell<L>>();
+  readonly counter: Counter<L>;
+  private readonly names: readonly L[];
+
+  constructor(config: { name: string; help: string; labelNames: readonly L[]; registers: Registry[] }) {
+    const cells = this.cells;
+    this.names = config.labelNames;
+    this.counter = new Counter<L>({
+      ...config,
+      collect(this: Counter<L>) {
+        for (const cell of cells.values()) {
+          if (cell.n === 0) continue;
+          this.inc(cell.labels as Partial<Record<L, string>>, cell.n);
+          cell.n = 0;
+        }
+      },
+    });
+  }
+
+  /** The cell for these label values (in labelNames order); resolve once, at startup. */
+  labels(...values: string[]): HotCell<L> {
+    const id = values.join('\0');
+    let cell = this.cells.get(id);
+    if (cell === undefined) {
+      const labels = {} as Record<L, string>;
+      this.names.forEach((n, i) => (labels[n] = values[i] ?? ''));
+      cell = new HotCell<L>(labels);
+      this.cells.set(id, cell);
+    }
+    return cell;
+  }
+}
+
 export interface CacheMetrics {
   readonly registry: Registry;
   readonly storeErrors: Counter<'tier' | 'op' | 'code'>;
-  readonly storeOps: Counter<'tier' | 'op' | 'result'>;
-  readonly requests: Counter<'status'>;
+  readonly storeOps: HotCounter<'tier' | 'op' | 'result'>;
+  readonly requests: HotCounter<'status'>;
   readonly notStored: Counter<'reason'>;
   readonly stored: Counter<'tier'>;
   readonly decodeErrors: Counter;
@@ -43,13 +91,13 @@ export function cacheMetrics(registry?: Registry): CacheMetrics {
       labelNames: ['tier', 'op', 'code'],
       registers,
     }),
-    storeOps: new Counter({
+    storeOps: new HotCounter({
       name: 'edge_cache_store_ops_total',
       help: 'Store operations by tier, operation and result (hit, miss, ok, fail, skipped)',
       labelNames: ['tier', 'op', 'result'],
       registers,
     }),
-    requests: new Counter({
+    requests: new HotCounter({
       name: 'edge_cache_requests_total',
       help: 'Requests by cache status (X-Cache)',
       labelNames: ['status'],

@@ -95,7 +95,8 @@ export function createEdgeServer(input: Readonly<EdgeOptions> | ResolvedEdgeOpti
 
   function onRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
     ctx.active++;
-    res.once('close', finished);
+    // `on`, not `once`: once wraps the listener in a new closure per request.
+    res.on('close', finished);
     const tx = new Transaction(ctx, req, res, Date.now());
     if (ctx.accessLog !== undefined && Math.random() < opts.accessLogSample) {
       res.once('finish', accessLogged.bind({ tx, t0: performance.now() }));

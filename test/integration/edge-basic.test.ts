@@ -206,10 +206,10 @@ describe.each([
     await request(port, p2);
     await new Promise((res) => setTimeout(res, 50));
     expect((await request(port, p1)).headers['x-cache']).toBe('HIT');
-    expect(await edge.purge([`http://example.com${p1}`], [])).toBe(1);
+    expect(await edge.purge([`http://example.com${p1}`], [])).toHaveLength(1);
     expect((await request(port, p1)).headers['x-cache']).toBe('MISS');
     await new Promise((res) => setTimeout(res, 50));
-    expect(await edge.purge([], ['page'])).toBeGreaterThanOrEqual(2);
+    expect((await edge.purge([], ['page'])).length).toBeGreaterThanOrEqual(2);
     expect((await request(port, p2)).headers['x-cache']).toBe('MISS');
   });
 });

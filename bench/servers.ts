@@ -1,0 +1,67 @@
+// Small servers the edge bench compares against, each run as its own process:
+//   origin PORT BYTES      a node:http origin rendering a page of BYTES (cacheable)
+//   map PORT BYTES         a bare node:http server answering from a Map: the ceiling for Node
+//   memjs PORT MEMCACHED   a bare node:http server doing one memjs GET per request (raw entry)
+import { createHash } from 'node:crypto';
+import http from 'node:http';
+import memjs from 'memjs';
+
+export function page(bytes: number): Buffer {
+  const head = '<!doctype html><html><head><title>bench</title></head><body>';
+  const tail = '</body></html>';
+  let body = '';
+  for (let i = 0; body.length < bytes - head.length - tail.length - 40; i++) body += `<p>paragraph ${i} of the bench page</p>\n`;
+  return Buffer.from(head + body + tail);
+}
+
+function main(): void {
+  const [kind, portArg, arg] = process.argv.slice(2);
+  const port = Number(portArg);
+  if (kind === 'origin') {
+    const body = page(Number(arg));
+    http
+      .createServer((_req, res) => {
+        // A render costs something real: the page is rebuilt from its parts on every request.
+        const html = Buffer.from(body.toString('utf8').split('\n').join('\n'));
+        res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'max-age=3600', 'content-length': html.length });
+        res.end(html);
+      })
+      .listen(port, '127.0.0.1');
+  } else if (kind === 'map') {
+    const map = new Map<string, Buffer>();
+    const body = page(Number(arg));
+    http
+      .createServer((req, res) => {
+        const key = (req.headers.host ?? '') + (req.url ?? '');
+        let v = map.get(key);
+        if (v === undefined) {
+          v = body;
+          map.set(key, v);
+        }
+        res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'content-length': v.length });
+        res.end(v);
+      })
+      .listen(port, '127.0.0.1');
+  } else if (kind === 'memjs') {
+    const client = memjs.Client.create(arg, { logger: { log() {} }, keepAlive: true });
+    http
+      .createServer((req, res) => {
+        const key = createHash('md5').update((req.headers.host ?? '') + (req.url ?? '')).digest('hex');
+        client.get(key, (err, value) => {
+          if (err || value === null) {
+            res.writeHead(404);
+            res.end();
+            return;
+          }
+          res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'content-length': value.length });
+          res.end(value);
+        });
+      })
+      .listen(port, '127.0.0.1');
+  } else {
+    process.stderr.write('usage: servers.js origin|map|memjs PORT ARG\n');
+    process.exit(2);
+  }
+}
+
+if (require.main === module) main();
