@@ -3,6 +3,7 @@
 import express from 'express';
 import { cacheTags, pageCache, purgeTags, purgeUrls } from '../../src';
 import type { PageCacheMiddleware } from '../../src';
+import { tagIndexKey } from '../../src/core/cache';
 import { decodeEnvelope } from '../../src/core/entry';
 import { cacheKey } from '../../src/core/key';
 import { parseServerList } from '../../src/core/ring';
@@ -56,6 +57,13 @@ async function blog(memoryBytes?: number) {
 async function warm(port: number, prefix: string, ids: readonly number[]): Promise<void> {
   for (const id of ids) await request(port, `/posts/${id}`);
   for (const id of ids) await waitStored(direct, prefix, 'example.com', `/posts/${id}`);
+  // Tag indexes are written after the page itself; the last one is author-N.
+  for (const id of ids) {
+    const key = cacheKey(prefix, 'example.com', `/posts/${id}`);
+    await waitUntil(`post ${id} in its tag index`, async () =>
+      ((await direct.get(tagIndexKey(prefix, `author-${id % 2}`)))?.value.toString('latin1') ?? '').includes(key),
+    );
+  }
 }
 
 it('stores the tags from Surrogate-Key and cacheTags(), and keeps the header off the wire', async () => {
