@@ -2,7 +2,6 @@
 // lookup (in-process tier synchronously, then memcached) -> HIT delivered here, or MISS: next() with the
 // response captured and stored after it has finished. A cache fault is a miss, never an error for the site.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { brotliDecompressSync, gunzipSync, inflateSync } from 'node:zlib';
 import type { NextFunction, Request, Response } from 'express';
 import { createPageCache } from '../src/core/cache';
 import type { PageCache } from '../src/core/cache';
@@ -26,7 +25,9 @@ import { captureResponse } from './capture';
 import type { CaptureSink, CaptureSkipReason, ResponseCapture } from './capture';
 import { resolveMiddlewareOptions } from './options';
 import type { MiddlewareOptions, ResolvedMiddlewareOptions } from './options';
-import { acceptsEncoding, hasAnyCookie } from './request';
+import { acceptsEncoding } from '../src/core/accept';
+import { decodeEntrySync } from '../src/core/compress';
+import { hasAnyCookie } from './request';
 
 export { DEFAULT_BYPASS_COOKIES, resolveMiddlewareOptions } from './options';
 export type { CacheableMethod, MiddlewareOptions, ResolvedMiddlewareOptions } from './options';
@@ -261,7 +262,7 @@ function serveIfFresh(ctx: Context, req: IncomingMessage, res: ServerResponse, s
   if (coding !== undefined && coding !== 'identity' && !acceptsEncoding(req.headers['accept-encoding'], coding.toLowerCase())) {
     // Stored compressed (compression() mounted after the cache) and this client did not ask for it:
     // decode it here, as nginx's `gunzip on` does, rather than re-render. Rare, so not on the fast path.
-    const decoded = decodedForIdentity(entry, coding.toLowerCase());
+    const decoded = decodeEntrySync(entry, coding.toLowerCase());
     if (decoded === undefined) return false;
     entry = decoded;
   }
@@ -269,26 +270,6 @@ function serveIfFresh(ctx: Context, req: IncomingMessage, res: ServerResponse, s
   // The small request view is the one allocation deliverEntry needs beyond writeHead's header list.
   deliverEntry(res, { method: req.method, ifNoneMatch: req.headers['if-none-match'], ifModifiedSince: req.headers['if-modified-since'] }, entry, 'HIT', now);
   return true;
-}
-
-function decodedForIdentity(entry: CacheEntry, coding: string): CacheEntry | undefined {
-  let body: Buffer;
-  try {
-    if (coding === 'gzip' || coding === 'x-gzip') body = gunzipSync(entry.body);
-    else if (coding === 'deflate') body = inflateSync(entry.body);
-    else if (coding === 'br') body = brotliDecompressSync(entry.body);
-    else return undefined;
-  } catch {
-    return undefined;
-  }
-  const headers: string[] = [];
-  for (let i = 0; i < entry.headers.length; i += 2) {
-    const name = entry.headers[i]!;
-    // The validator names the encoded bytes; a strong ETag must not be reused for the decoded ones.
-    if (name === 'content-encoding' || name === 'etag') continue;
-    headers.push(name, entry.headers[i + 1]!);
-  }
-  return { ...entry, headers, body };
 }
 
 /** miss: coalesce onto a render in flight, or render through the app and capture the response. */

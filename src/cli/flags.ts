@@ -45,6 +45,8 @@ export const SERVE_FLAGS: ReadonlyArray<readonly [flag: string, key: Key, help: 
   ['max-header-size', 'maxHeaderBytes', "largest request head, larger gets 431 (16k)"],
   ['max-ttl', 'maxTtlSeconds', 'cap on origin-stated freshness, seconds (1 year)'],
   ['drain-timeout', 'drainTimeoutMs', 'ms to finish in-flight requests on SIGTERM (10000)'],
+  ['compression', 'compression', 'store compressible pages as gzip, br or off (gzip)'],
+  ['compress-min-size', 'compressMinBytes', 'smallest body compressed, bytes (1024)'],
   ['coalesce', 'coalesce', 'one origin fetch per key for concurrent misses: true|false (true)'],
   ['lock-timeout', 'lockTimeoutMs', 'ms a miss waits for another edge filling the same key (5000)'],
 ];

@@ -34,8 +34,11 @@ export interface CacheStore {
   get(key: string): Promise<StoredValue | undefined>;
   /** ttlSeconds 0 means no expiry (as memcached); false when not written (fault, oversize). */
   set(key: string, value: Buffer, flags: number, ttlSeconds: number): Promise<boolean>;
-  /** Writes only when the key is absent: true if this call wrote it (used as a short lock). */
-  add(key: string, value: Buffer, flags: number, ttlSeconds: number): Promise<boolean>;
+  /**
+   * Writes only when the key is absent: true if this call wrote it (used as a short lock), false if the
+   * key exists, undefined when the store could not be asked (a fault: the lock state is unknown).
+   */
+  add(key: string, value: Buffer, flags: number, ttlSeconds: number): Promise<boolean | undefined>;
   /** Appends bytes to an existing value (flags and expiry unchanged); false when the key is absent. */
   append(key: string, value: Buffer): Promise<boolean>;
   delete(key: string): Promise<boolean>;

@@ -16,7 +16,14 @@ import type { Origins } from './origins';
  * the origin themselves, so a private response can never reach another client through coalescing.
  */
 export type FetchOutcome =
-  | { readonly kind: 'page'; readonly entry: CacheEntry; readonly stored: boolean }
+  | {
+      readonly kind: 'page';
+      readonly entry: CacheEntry;
+      /** Whether this fill started a write (false: found already stored, or the origin's middleware stored it). */
+      readonly stored: boolean;
+      /** Settles when the write is done (true if written); never rejects. */
+      readonly written?: Promise<boolean>;
+    }
   | { readonly kind: 'own'; readonly response: Dispatcher.ResponseData; readonly prefix: readonly Buffer[] };
 
 export interface EdgeContext {

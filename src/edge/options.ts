@@ -2,6 +2,7 @@
 // filled, derived values precomputed, frozen). The only place that knows a default.
 import { ConfigError } from '../core/errors';
 import { DEFAULT_GZIP_FLAG } from '../core/entry';
+import type { Compression } from '../core/compress';
 import type { EntryFormat } from '../core/entry';
 import { normalizeHost } from '../core/key';
 import {
@@ -91,6 +92,10 @@ export interface EdgeOptions {
   maxTtlSeconds?: number | string;
   /** Wait for in-flight requests on SIGTERM, in ms (10000). */
   drainTimeoutMs?: number | string;
+  /** Store compressible pages compressed: 'gzip' (default, nginx-compatible), 'br' (smaller; envelope only) or 'off'. */
+  compression?: string;
+  /** Smallest body worth compressing, bytes (1024). */
+  compressMinBytes?: number | string;
   /** Coalesce concurrent misses for one key into one origin fetch (true). */
   coalesce?: boolean | string;
   /** Also coalesce across processes and edges with a short memcached lock (true when memcached is set). */
@@ -136,6 +141,8 @@ export interface ResolvedEdgeOptions {
   readonly drainTimeoutMs: number;
   readonly coalesce: boolean;
   readonly lockTimeoutMs: number;
+  readonly compression: Compression;
+  readonly compressMinBytes: number;
 }
 
 export const EDGE_OPTION_KEYS = [
@@ -145,6 +152,7 @@ export const EDGE_OPTION_KEYS = [
   'originBodyTimeoutMs', 'originConnections', 'originMaxFails', 'originFailTimeoutMs', 'originHealthPath',
   'originHealthIntervalMs', 'staleWhileRevalidate', 'staleIfError', 'ignoreCookies', 'cacheStatuses',
   'accessLogSample', 'maxHeaderBytes', 'maxTtlSeconds', 'drainTimeoutMs', 'coalesce', 'lockTimeoutMs',
+  'compression', 'compressMinBytes',
 ] as const satisfies readonly (keyof EdgeOptions)[];
 
 /** Analytics and consent cookies that never change a page (Varnish's usual list). */
@@ -229,6 +237,10 @@ export function resolveEdgeOptions(input: Readonly<EdgeOptions>): ResolvedEdgeOp
   if (healthPath !== undefined && (typeof healthPath !== 'string' || !healthPath.startsWith('/'))) {
     throw new ConfigError(`originHealthPath must be a path starting with '/', got ${JSON.stringify(healthPath)}`);
   }
+  const compression = has(o, 'compression') ? oneOf<Compression>('compression', o.compression, ['gzip', 'br', 'off']) : 'gzip';
+  if (compression === 'br' && format === 'raw') {
+    throw new ConfigError("compression 'br' needs format 'envelope': raw entries can only flag gzip for nginx");
+  }
   const keyPrefix = o.keyPrefix ?? '';
   if (typeof keyPrefix !== 'string') throw new ConfigError('keyPrefix must be a string');
 
@@ -280,6 +292,8 @@ export function resolveEdgeOptions(input: Readonly<EdgeOptions>): ResolvedEdgeOp
     drainTimeoutMs: has(o, 'drainTimeoutMs') ? nonNegativeInt('drainTimeoutMs', o.drainTimeoutMs, 3600000) : 10000,
     coalesce: has(o, 'coalesce') ? boolean('coalesce', o.coalesce) : true,
     lockTimeoutMs: has(o, 'lockTimeoutMs') ? positiveInt('lockTimeoutMs', o.lockTimeoutMs, 600000) : 5000,
+    compression,
+    compressMinBytes: has(o, 'compressMinBytes') ? byteSize('compressMinBytes', o.compressMinBytes, 1, ITEM_LIMIT) : 1024,
   };
   return Object.freeze(resolved);
 }

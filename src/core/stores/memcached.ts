@@ -58,6 +58,11 @@ interface Node {
   readonly up: { set(v: number): void };
 }
 
+/** memjs reports a status memcached sent back as an Error whose message starts with 'MemJS <OP>:'. */
+function isServerAnswer(err: unknown): boolean {
+  return err instanceof Error && err.message.startsWith('MemJS ');
+}
+
 function classify(err: unknown, node: Node): Error {
   const e = toError(err);
   if (/timed out/i.test(e.message)) return new StoreTimeoutError(`memcached ${node.address.name} timed out`, { cause: e });
@@ -91,7 +96,7 @@ export function createMemcachedStore(options: MemcachedStoreOptions): CacheStore
   });
   const hitCounter = metrics.storeOps.labels('l2', 'get', 'hit');
   const missCounter = metrics.storeOps.labels('l2', 'get', 'miss');
-  const tooBig = metrics.notStored.labels('too_large');
+  const tooBig = metrics.notStored.labels('too-large');
 
   /** The node for a key, or undefined while its breaker is open (the call is skipped at once). */
   function pick(key: string, op: StoreOp): Node | undefined {
@@ -116,6 +121,14 @@ export function createMemcachedStore(options: MemcachedStoreOptions): CacheStore
 
   function failed(node: Node, op: StoreOp, err: unknown): void {
     const e = classify(err, node);
+    if (isServerAnswer(err)) {
+      // memcached answered (out of memory, value too large...): the node is alive, so its breaker stays
+      // closed; only this write is lost. Counted all the same.
+      node.probing = false;
+      metrics.storeErrors.labels('l2', op, 'ERR_STORE').inc();
+      log.warn({ node: node.address.name, op, err: e.message }, 'memcached refused a write');
+      return;
+    }
     node.failures++;
     node.probing = false;
     node.retryAt = now() + retryAfterMs;
@@ -130,13 +143,13 @@ export function createMemcachedStore(options: MemcachedStoreOptions): CacheStore
     return t <= MAX_RELATIVE_TTL ? t : Math.floor(now() / 1000) + t;
   }
 
-  async function write(op: 'set' | 'add', key: string, value: Buffer, flags: number, ttlSeconds: number): Promise<boolean> {
+  async function write(op: 'set' | 'add', key: string, value: Buffer, flags: number, ttlSeconds: number): Promise<boolean | undefined> {
     if (value.length > maxItemBytes) {
       tooBig.inc();
       return false;
     }
     const node = pick(key, op);
-    if (node === undefined) return false;
+    if (node === undefined) return undefined;
     // memjs treats expires 0 as "use the client default" (also 0), so 0 still means no expiry.
     const payload = new Flagged(value, flags) as unknown as Buffer;
     try {
@@ -145,7 +158,7 @@ export function createMemcachedStore(options: MemcachedStoreOptions): CacheStore
       return result === true;
     } catch (err) {
       failed(node, op, err);
-      return false;
+      return undefined;
     }
   }
 
@@ -172,10 +185,10 @@ export function createMemcachedStore(options: MemcachedStoreOptions): CacheStore
         return undefined;
       }
     },
-    set(key, value, flags, ttlSeconds): Promise<boolean> {
-      return write('set', key, value, flags, ttlSeconds);
+    async set(key, value, flags, ttlSeconds): Promise<boolean> {
+      return (await write('set', key, value, flags, ttlSeconds)) === true;
     },
-    add(key, value, flags, ttlSeconds): Promise<boolean> {
+    add(key, value, flags, ttlSeconds): Promise<boolean | undefined> {
       return write('add', key, value, flags, ttlSeconds);
     },
     async append(key: string, value: Buffer): Promise<boolean> {

@@ -28,6 +28,8 @@ function own(value: Buffer): Buffer {
 }
 
 export interface MemoryStore extends CacheStore {
+  /** getSync without counting a hit or miss (for a tier that already counted this lookup). */
+  peek(key: string): StoredValue | undefined;
   /** Stores a value object as is, keeping its decoded memo (the tiered store fills L1 this way). */
   putValue(key: string, value: StoredValue, ttlSeconds: number): boolean;
 }
@@ -55,7 +57,7 @@ export function createMemoryStore(options: MemoryStoreOptions): MemoryStore {
   });
   const hit = metrics.storeOps.labels(tier, 'get', 'hit');
   const miss = metrics.storeOps.labels(tier, 'get', 'miss');
-  const tooBig = metrics.notStored.labels('too_large');
+  const tooBig = metrics.notStored.labels('too-large');
   const bytes = tier === 'l1' ? metrics.l1Bytes : undefined;
 
   function ttlMs(ttlSeconds: number): number {
@@ -86,6 +88,9 @@ export function createMemoryStore(options: MemoryStoreOptions): MemoryStore {
     },
     get(key: string): Promise<StoredValue | undefined> {
       return Promise.resolve(store.getSync(key));
+    },
+    peek(key: string): StoredValue | undefined {
+      return lru.get(key);
     },
     set(key: string, value: Buffer, flags: number, ttlSeconds: number): Promise<boolean> {
       return Promise.resolve(put(key, storedValue(own(value), flags), ttlSeconds));

@@ -26,7 +26,8 @@ export function createTieredStore(options: TieredStoreOptions): CacheStore {
       return l1.getSync(key);
     },
     async get(key: string): Promise<StoredValue | undefined> {
-      const local = l1.getSync(key);
+      // peek: callers on the hit path have usually just asked getSync, which counted the L1 miss.
+      const local = l1.peek(key);
       if (local !== undefined) return local;
       const remote = await l2.get(key);
       if (remote !== undefined) fill(key, remote);
@@ -37,7 +38,7 @@ export function createTieredStore(options: TieredStoreOptions): CacheStore {
       await l1.set(key, value, flags, ttlSeconds > 0 ? Math.min(ttlSeconds, l1TtlSeconds) : l1TtlSeconds);
       return l2.set(key, value, flags, ttlSeconds);
     },
-    add(key, value, flags, ttlSeconds): Promise<boolean> {
+    add(key, value, flags, ttlSeconds): Promise<boolean | undefined> {
       return l2.add(key, value, flags, ttlSeconds);
     },
     append(key, value): Promise<boolean> {

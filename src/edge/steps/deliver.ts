@@ -3,7 +3,10 @@
 import { deliverEntry } from '../../core/deliver';
 import type { FetchOutcome } from '../context';
 import type { StepName, Transaction } from '../transaction';
-import { fillFromOrigin } from './fetch';
+import { acceptsEncoding } from '../../core/accept';
+import { decodeEntry, entryEncoding } from '../../core/compress';
+import type { CacheEntry } from '../../core/entry';
+import { fillShared } from './fetch';
 
 function refreshDone(outcome: FetchOutcome): void {
   if (outcome.kind === 'own') outcome.response.body.dump().catch(refreshFailed);
@@ -13,7 +16,8 @@ function refreshFailed(): void {
 }
 
 function backgroundFill(this: Transaction): Promise<FetchOutcome> {
-  return fillFromOrigin(this.ctx, this);
+  // With the shared fill lock: one refresh per key across all edges and workers.
+  return fillShared(this.ctx, this);
 }
 
 /** RFC 5861 §3: one refresh per key in this process, whoever else asks meanwhile is served stale. */
@@ -23,15 +27,34 @@ function startRefresh(tx: Transaction): void {
   ctx.inflight.run(tx.key, backgroundFill.bind(tx)).then(refreshDone, refreshFailed);
 }
 
-export function deliver(tx: Transaction): StepName {
+function write(tx: Transaction, entry: CacheEntry): void {
   const req = tx.req;
   deliverEntry(
     tx.res,
     { method: req.method, ifNoneMatch: req.headers['if-none-match'], ifModifiedSince: req.headers['if-modified-since'] },
-    tx.entry!,
+    entry,
     tx.status,
     tx.now,
   );
   if (tx.status === 'UPDATING') startRefresh(tx);
+}
+
+function afterDecode(tx: Transaction, decoded: CacheEntry | undefined): StepName {
+  if (decoded === undefined) {
+    // A body we cannot decode for this client: ask the origin for it instead.
+    return 'pass';
+  }
+  write(tx, decoded);
+  return 'done';
+}
+
+export function deliver(tx: Transaction): StepName | Promise<StepName> {
+  const entry = tx.entry!;
+  const coding = entryEncoding(entry);
+  if (coding !== 'identity' && !acceptsEncoding(tx.req.headers['accept-encoding'], coding)) {
+    // Stored compressed, and this client takes only identity: decoded on the fly (nginx's gunzip).
+    return decodeEntry(entry, coding).then((decoded) => afterDecode(tx, decoded));
+  }
+  write(tx, entry);
   return 'done';
 }

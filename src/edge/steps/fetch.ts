@@ -1,9 +1,12 @@
 // fetch: a cache fill from the origin for a lookup that missed (or found only a stale entry). Concurrent
 // fills for one key are coalesced into one origin request. The page is read up to maxEntryBytes, stored
 // off the client's path, and delivered; what may not be shared streams to its own client only.
+import { compressEntry } from '../../core/compress';
 import { OriginTimeoutError } from '../../core/errors';
 import { storableHeaders } from '../../core/headers';
-import { canServeStaleOnError, decideStore } from '../../core/policy';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { acquireLock, lockKeyFor, releaseLock } from '../../core/lock';
+import { canServeStaleOnError, decideStore, freshness } from '../../core/policy';
 import type { CacheEntry } from '../../core/entry';
 import type { EdgeContext, FetchOutcome } from '../context';
 import { originRequestHeaders } from '../forward';
@@ -48,7 +51,7 @@ export async function fillFromOrigin(ctx: EdgeContext, tx: Transaction): Promise
     ctx.metrics.notStored.labels('too-large').inc();
     return { kind: 'own', response, prefix: body.chunks };
   }
-  const entry: CacheEntry = {
+  const fetched: CacheEntry = {
     status: response.statusCode,
     headers: storableHeaders(response.headers),
     body: body.chunks.length === 1 ? body.chunks[0]! : Buffer.concat(body.chunks, body.size),
@@ -59,12 +62,51 @@ export async function fillFromOrigin(ctx: EdgeContext, tx: Transaction): Promise
     tags: decision.tags,
     format: ctx.cache.format,
   };
-  const stored = storeEntry(ctx, tx.key, entry, response.headers);
-  return { kind: 'page', entry, stored };
+  // Compressed once here, then sent as stored to every client that accepts it.
+  const entry = await compressEntry(fetched, ctx.opts.compression, ctx.opts.compressMinBytes);
+  const written = storeEntry(ctx, tx.key, entry, response.headers);
+  return { kind: 'page', entry, stored: written !== undefined, written: written ?? NOT_WRITTEN };
+}
+
+const POLL_MS = 25;
+
+/**
+ * The fill of this process's leader for a key. With a shared store, it first takes the key's fill lock in
+ * memcached; if another edge or worker holds it, it waits for that one's page to appear (bounded by
+ * lockTimeoutMs), taking the lock itself if it is released without a page, and fetches on its own when
+ * the wait runs out rather than hang. A store fault (lock state unknown) means fetching at once.
+ */
+export async function fillShared(ctx: EdgeContext, tx: Transaction): Promise<FetchOutcome> {
+  const { cache, opts } = ctx;
+  if (!ctx.sharedStore) return fillFromOrigin(ctx, tx);
+  const lockKey = lockKeyFor(cache.keyPrefix, tx.key);
+  const lockSeconds = opts.lockTimeoutMs / 1000;
+  let state = await acquireLock(cache.store, lockKey, lockSeconds);
+  const deadline = Date.now() + opts.lockTimeoutMs;
+  while (state === 'held' && Date.now() < deadline) {
+    await sleep(POLL_MS);
+    // Past this process's L1, which may hold the stale copy that started this fill.
+    cache.store.evictLocal(tx.key);
+    const entry = await cache.get(tx.key);
+    if (entry !== undefined && freshness(entry, Date.now()) === 'fresh') {
+      ctx.metrics.coalesced.inc();
+      return { kind: 'page', entry, stored: false };
+    }
+    state = await acquireLock(cache.store, lockKey, lockSeconds);
+  }
+  if (state !== 'acquired') return fillFromOrigin(ctx, tx);
+  try {
+    const outcome = await fillFromOrigin(ctx, tx);
+    // Hold the lock until the page is in memcached, so waiters find it when the lock goes.
+    if (outcome.kind === 'page' && outcome.stored) await outcome.written;
+    return outcome;
+  } finally {
+    releaseLock(cache.store, lockKey);
+  }
 }
 
 function leaderFill(this: Transaction): Promise<FetchOutcome> {
-  return fillFromOrigin(this.ctx, this);
+  return fillShared(this.ctx, this);
 }
 
 function staleOrError(tx: Transaction, err: unknown): StepName {
@@ -99,6 +141,7 @@ function useOutcome(tx: Transaction, outcome: FetchOutcome, mine: boolean): Step
 }
 
 function ignore(): void {}
+const NOT_WRITTEN: Promise<boolean> = Promise.resolve(false);
 
 export function fetch(tx: Transaction): Promise<StepName> {
   const ctx = tx.ctx;
@@ -116,7 +159,7 @@ export function fetch(tx: Transaction): Promise<StepName> {
       (err: unknown) => staleOrError(tx, err),
     );
   }
-  return fillFromOrigin(ctx, tx).then(
+  return fillShared(ctx, tx).then(
     (outcome) => useOutcome(tx, outcome, true),
     (err: unknown) => staleOrError(tx, err),
   );

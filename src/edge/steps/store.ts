@@ -9,13 +9,18 @@ import type { Transaction } from '../transaction';
 
 function stored(): void {}
 function storeFailed(): void {}
+function notWritten(): boolean {
+  return false;
+}
 
-/** Starts the write and returns at once; the rejection handler is attached where the write starts. */
-export function storeEntry(ctx: EdgeContext, key: string, entry: CacheEntry, originHeaders: IncomingHttpHeaders): boolean {
+/**
+ * Starts the write off the client's path and returns its promise (which never rejects), or undefined
+ * when there is nothing to write.
+ */
+export function storeEntry(ctx: EdgeContext, key: string, entry: CacheEntry, originHeaders: IncomingHttpHeaders): Promise<boolean> | undefined {
   // The origin's middleware already wrote this page to the shared memcached: writing it again is waste.
-  if (ctx.sharedStore && originHeaders[STORED_BY_ORIGIN] !== undefined) return false;
-  ctx.cache.put(key, entry).then(stored, storeFailed);
-  return true;
+  if (ctx.sharedStore && originHeaders[STORED_BY_ORIGIN] !== undefined) return undefined;
+  return ctx.cache.put(key, entry).catch(notWritten);
 }
 
 const UNSAFE: ReadonlySet<string> = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);

@@ -1,0 +1,26 @@
+// A short fill lock in the shared store (memcached `add`), so that one process among all edges and
+// workers fetches a page while the others wait for it: cross-process request coalescing.
+import { createHash } from 'node:crypto';
+import type { CacheStore } from './store';
+
+export type LockState = 'acquired' | 'held' | 'unknown';
+
+const LOCK_VALUE = Buffer.from('1');
+
+/** The lock's key: md5 of a text no page key can have (a host never holds \0), 32 hex like every key. */
+export function lockKeyFor(keyPrefix: string, key: string): string {
+  return createHash('md5').update(`${keyPrefix}\0lock\0${key}`).digest('hex');
+}
+
+/** Takes the lock for at most ttlSeconds (it expires by itself if its holder dies). */
+export async function acquireLock(store: CacheStore, lockKey: string, ttlSeconds: number): Promise<LockState> {
+  const r = await store.add(lockKey, LOCK_VALUE, 0, Math.max(1, Math.ceil(ttlSeconds)));
+  return r === true ? 'acquired' : r === false ? 'held' : 'unknown';
+}
+
+function released(): void {}
+
+/** Releases a lock this process holds; fire-and-forget (the TTL bounds a lost delete). */
+export function releaseLock(store: CacheStore, lockKey: string): void {
+  store.delete(lockKey).then(released, released);
+}
