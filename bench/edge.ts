@@ -2,8 +2,9 @@
 //   the origin directly, a bare node:http Map server (Node's ceiling), the edge from L1 (1 and 2 workers),
 //   nginx memcached_pass (2 workers, upstream keepalive, set_md5 key), the edge from memcached only, and a
 //   bare node:http server doing one memjs GET per request.
+// Every server sends the same identity bytes (the edge runs with --compression off), so all do the same job.
 // Load: wrk when installed (steadier at these rates), else autocannon. Usage:
-//   npm run build && node dist/bench/edge.js [--duration 10] [--connections 64] [--tool wrk|autocannon] [--bytes 10240]
+//   npm run build && node dist/bench/edge.js [--duration 10] [--rounds 3] [--connections 64] [--tool wrk|autocannon] [--bytes 10240]
 import { execFile, spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
@@ -48,26 +49,20 @@ async function waitPort(port: number): Promise<void> {
   throw new Error(`port ${port} never opened`);
 }
 
-async function start(cmd: string, args: string[], port: number): Promise<ChildProcess> {
-  const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, EDGE_LOG_LEVEL: 'warn' } });
+/** CPU for single-process servers when pinning (the load generator gets the other one). */
+let pinCpu: string | undefined;
+
+async function start(cmd: string, args: string[], port: number, cpu: string | undefined = pinCpu): Promise<ChildProcess> {
+  const [file, argv] = cpu === undefined ? [cmd, args] : ['taskset', ['-c', cpu, cmd, ...args]];
+  const child = spawn(file, argv, { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, EDGE_LOG_LEVEL: 'warn' } });
   children.push(child);
   await waitPort(port);
   return child;
 }
 
-function stop(child: ChildProcess): Promise<void> {
-  return new Promise((r) => {
-    if (child.exitCode !== null) return r();
-    child.once('exit', () => r());
-    child.kill('SIGTERM');
-    setTimeout(() => child.kill('SIGKILL'), 3000).unref();
-  });
-}
-
-async function wrk(name: string, port: number, seconds: number, connections: number): Promise<BenchResult> {
-  const { stdout } = await run('wrk', ['-t', '2', '-c', String(connections), '-d', `${seconds}s`, '--latency', '-H', `Host: ${HOST}`, `http://127.0.0.1:${port}${PATH}`], {
-    timeout: (seconds + 30) * 1000,
-  });
+async function wrk(name: string, port: number, seconds: number, connections: number, pinned: boolean): Promise<BenchResult> {
+  const args = ['-t', pinned ? '1' : '2', '-c', String(connections), '-d', `${seconds}s`, '--latency', '-H', `Host: ${HOST}`, `http://127.0.0.1:${port}${PATH}`];
+  const { stdout } = await run(pinned ? 'taskset' : 'wrk', pinned ? ['-c', '0', 'wrk', ...args] : args, { timeout: (seconds + 30) * 1000 });
   const num = (re: RegExp): number => Number(re.exec(stdout)?.[1] ?? 0);
   const ms = (label: string): number => {
     const m = new RegExp(`${label}%\\s+([\\d.]+)(us|ms|s)`).exec(stdout);
@@ -88,17 +83,24 @@ async function main(): Promise<void> {
       tool: { type: 'string' },
       bytes: { type: 'string', default: '10240' },
       'skip-nginx': { type: 'boolean', default: false },
+      rounds: { type: 'string', default: '3' },
+      'no-pin': { type: 'boolean', default: false },
     },
   });
+  const rounds = Number(values.rounds);
   const seconds = Number(values.duration);
   const connections = Number(values.connections);
   const bytes = Number(values.bytes);
   const hasWrk = await run('wrk', ['--version']).then(() => true, (e: { stdout?: string }) => (e.stdout ?? '').includes('wrk'));
   const tool = values.tool ?? (hasWrk ? 'wrk' : 'autocannon');
-  const measure = (name: string, port: number): Promise<BenchResult> =>
+  // Single-process servers on CPU 1 and the load generator on CPU 0, so the scheduler's choices do not
+  // decide the comparison; multi-process servers (2 workers, nginx) and their load share both CPUs.
+  const canPin = !values['no-pin'] && tool === 'wrk' && (await run('taskset', ['-c', '1', 'true']).then(() => true, () => false));
+  pinCpu = canPin ? '1' : undefined;
+  const measure = (name: string, port: number, pinned: boolean, secs = seconds): Promise<BenchResult> =>
     tool === 'wrk'
-      ? wrk(name, port, seconds, connections)
-      : runAutocannon(name, `http://127.0.0.1:${port}${PATH}`, seconds, connections, { host: HOST });
+      ? wrk(name, port, secs, connections, pinned)
+      : runAutocannon(name, `http://127.0.0.1:${port}${PATH}`, secs, connections, { host: HOST });
   const warm = async (port: number): Promise<void> => {
     for (let i = 0; i < 3; i++) await fetch(`http://127.0.0.1:${port}${PATH}`, { headers: { host: HOST } }).then((r) => r.arrayBuffer());
   };
@@ -106,7 +108,7 @@ async function main(): Promise<void> {
   const mcPort = await freePort();
   const mcArgs = ['-l', '127.0.0.1', '-p', String(mcPort), '-U', '0', '-m', '256', '-t', '2'];
   if (process.getuid?.() === 0) mcArgs.push('-u', 'root');
-  await start('memcached', mcArgs, mcPort);
+  await start('memcached', mcArgs, mcPort, canPin ? '0' : undefined);
   const mc = `127.0.0.1:${mcPort}`;
   // The raw entry nginx and the bare memjs server read: the body alone under md5($host$request_uri).
   const client = memjs.Client.create(mc, { logger: { log() {} } });
@@ -116,27 +118,20 @@ async function main(): Promise<void> {
   const originPort = await freePort();
   await start(process.execPath, [SERVERS, 'origin', String(originPort), String(bytes)], originPort);
   const origin = `http://127.0.0.1:${originPort}`;
-  const rows: BenchResult[] = [];
-  const note = (r: BenchResult): void => {
-    rows.push(r);
-    process.stderr.write(`${r.name}: ${r.rps.toFixed(0)} req/s p99 ${r.p99.toFixed(2)} ms\n`);
-  };
 
-  note(await measure('origin direct (node:http render)', originPort));
-
+  // Every target runs at once (idle ones cost nothing); rounds interleave them so drift on a shared
+  // machine hits all alike, and each row reports its median round.
+  const targets: { name: string; port: number; pinned: boolean }[] = [{ name: 'origin direct (node:http render)', port: originPort, pinned: canPin }];
   const mapPort = await freePort();
-  const map = await start(process.execPath, [SERVERS, 'map', String(mapPort), String(bytes)], mapPort);
-  note(await measure('bare node:http Map server (ceiling)', mapPort));
-  await stop(map);
-
+  await start(process.execPath, [SERVERS, 'map', String(mapPort), String(bytes)], mapPort);
+  targets.push({ name: 'bare node:http Map server (ceiling)', port: mapPort, pinned: canPin });
   for (const workers of [1, 2]) {
     const port = await freePort();
-    const edge = await start(process.execPath, [CLI, 'serve', '--host', '127.0.0.1', '--port', String(port), '--origin', origin, '--workers', String(workers)], port);
+    const args = [CLI, 'serve', '--host', '127.0.0.1', '--port', String(port), '--origin', origin, '--workers', String(workers), '--compression', 'off'];
+    await start(process.execPath, args, port, workers === 1 ? pinCpu : undefined);
     await warm(port);
-    note(await measure(`edge L1 hits, ${workers} worker${workers > 1 ? 's' : ''}`, port));
-    await stop(edge);
+    targets.push({ name: `edge L1 hits, ${workers} worker${workers > 1 ? 's' : ''}`, port, pinned: canPin && workers === 1 });
   }
-
   if (!values['skip-nginx'] && existsSync('/usr/lib/nginx/modules/ngx_http_set_misc_module.so')) {
     const port = await freePort();
     const dir = mkdtempSync(path.join(tmpdir(), 'epc-bench-nginx-'));
@@ -153,29 +148,42 @@ http { access_log off; client_body_temp_path ${dir}/b; proxy_temp_path ${dir}/p;
     location / { set_md5 $memcached_key "$host$request_uri"; memcached_pass mc; default_type "text/html; charset=utf-8"; } } }
 `,
     );
-    const nginx = await start('/usr/sbin/nginx', ['-p', dir, '-c', path.join(dir, 'nginx.conf'), '-g', 'daemon off;'], port);
-    note(await measure('nginx memcached_pass, 2 workers', port));
-    await stop(nginx);
+    await start('/usr/sbin/nginx', ['-p', dir, '-c', path.join(dir, 'nginx.conf'), '-g', 'daemon off;'], port, undefined);
+    targets.push({ name: 'nginx memcached_pass, 2 workers', port, pinned: false });
   }
-
   {
     const port = await freePort();
-    const edge = await start(
+    await start(
       process.execPath,
-      [CLI, 'serve', '--host', '127.0.0.1', '--port', String(port), '--origin', origin, '--memcached', mc, '--memory', '0', '--key-prefix', 'bench-envelope:'],
+      [CLI, 'serve', '--host', '127.0.0.1', '--port', String(port), '--origin', origin, '--memcached', mc, '--memory', '0', '--key-prefix', 'bench-envelope:', '--compression', 'off'],
       port,
     );
     await warm(port);
-    note(await measure('edge memcached-only hits, 1 worker', port));
-    await stop(edge);
+    targets.push({ name: 'edge memcached-only hits, 1 worker', port, pinned: canPin });
   }
-
   const memjsPort = await freePort();
-  const bare = await start(process.execPath, [SERVERS, 'memjs', String(memjsPort), mc], memjsPort);
-  note(await measure('bare node:http + one memjs GET', memjsPort));
-  await stop(bare);
+  await start(process.execPath, [SERVERS, 'memjs', String(memjsPort), mc], memjsPort);
+  targets.push({ name: 'bare node:http + one memjs GET', port: memjsPort, pinned: canPin });
+  // Warm-up (JIT, connection pools) before anything is recorded.
+  for (const t of targets) await measure(t.name, t.port, t.pinned, 2);
 
-  process.stdout.write(`\n${bytes}-byte page, ${connections} connections, ${seconds}s each, ${tool}; ratio vs the first row\n${formatTable(rows)}\n`);
+  const samples = new Map<string, BenchResult[]>();
+  for (let round = 0; round < rounds; round++) {
+    for (const t of targets) {
+      const r = await measure(t.name, t.port, t.pinned);
+      process.stderr.write(`round ${round + 1}/${rounds} ${r.name}: ${r.rps.toFixed(0)} req/s p99 ${r.p99.toFixed(2)} ms\n`);
+      samples.set(t.name, [...(samples.get(t.name) ?? []), r]);
+    }
+  }
+  const rows: BenchResult[] = targets.map((t) => {
+    const runs = [...(samples.get(t.name) ?? [])].sort((x, y) => x.rps - y.rps);
+    return runs[Math.floor(runs.length / 2)]!;
+  });
+
+  process.stdout.write(
+    `\n${bytes}-byte page, ${connections} connections, ${seconds}s per run, median of ${rounds} interleaved rounds, ${tool}` +
+      `${canPin ? ' (single-process servers on CPU 1, load on CPU 0; 2-worker servers and their load on both)' : ''}; ratio vs the first row\n${formatTable(rows)}\n`,
+  );
   const by = (prefix: string): BenchResult | undefined => rows.find((r) => r.name.startsWith(prefix));
   const ratio = (a?: BenchResult, b?: BenchResult): string => (a && b ? (a.rps / b.rps).toFixed(2) : 'n/a');
   process.stdout.write(
@@ -186,11 +194,27 @@ http { access_log off; client_body_temp_path ${dir}/b; proxy_temp_path ${dir}/p;
   );
 }
 
+/** SIGTERM first (nginx's master then takes its workers down; a SIGKILLed master would orphan them). */
+async function stopAll(): Promise<void> {
+  await Promise.all(
+    children.map(
+      (c) =>
+        new Promise<void>((resolve) => {
+          if (c.exitCode !== null || c.signalCode !== null) return resolve();
+          const t = setTimeout(() => c.kill('SIGKILL'), 5000);
+          c.once('exit', () => {
+            clearTimeout(t);
+            resolve();
+          });
+          c.kill('SIGTERM');
+        }),
+    ),
+  );
+}
+
 main()
   .catch((err: unknown) => {
     process.stderr.write(`bench failed: ${String(err)}\n`);
     process.exitCode = 1;
   })
-  .finally(() => {
-    for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
-  });
+  .finally(() => stopAll());

@@ -2,9 +2,26 @@
 //   origin PORT BYTES      a node:http origin rendering a page of BYTES (cacheable)
 //   map PORT BYTES         a bare node:http server answering from a Map: the ceiling for Node
 //   memjs PORT MEMCACHED   a bare node:http server doing one memjs GET per request (raw entry)
+// The bare servers send the same headers as an edge hit, so every server does the same job.
 import { createHash } from 'node:crypto';
 import http from 'node:http';
 import memjs from 'memjs';
+
+/**
+ * The header set the edge sends on a hit (the origin's content-type, cache-control and date, plus
+ * content-length, age, x-cache and cache-status), so the bare servers do the same job byte for byte.
+ */
+export function hitHeaders(length: number): string[] {
+  return [
+    'content-type', 'text/html; charset=utf-8',
+    'cache-control', 'max-age=3600',
+    'date', new Date().toUTCString(),
+    'content-length', String(length),
+    'age', '0',
+    'x-cache', 'HIT',
+    'cache-status', 'edge-page-cache; hit',
+  ];
+}
 
 export function page(bytes: number): Buffer {
   const head = '<!doctype html><html><head><title>bench</title></head><body>';
@@ -30,6 +47,7 @@ function main(): void {
   } else if (kind === 'map') {
     const map = new Map<string, Buffer>();
     const body = page(Number(arg));
+    const headers = hitHeaders(body.length);
     http
       .createServer((req, res) => {
         const key = (req.headers.host ?? '') + (req.url ?? '');
@@ -38,7 +56,7 @@ function main(): void {
           v = body;
           map.set(key, v);
         }
-        res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'content-length': v.length });
+        res.writeHead(200, headers);
         res.end(v);
       })
       .listen(port, '127.0.0.1');
@@ -53,7 +71,7 @@ function main(): void {
             res.end();
             return;
           }
-          res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'content-length': value.length });
+          res.writeHead(200, hitHeaders(value.length));
           res.end(value);
         });
       })

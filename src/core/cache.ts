@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import { EntryDecodeError } from './errors';
 import { decodeEntry, encodeEntry, entryLifetimeSeconds } from './entry';
 import type { CacheEntry, EntryFormat, RawFormatOptions } from './entry';
-import { cacheKey, keyForUrl } from './key';
+import { createKeyFunction, keyForUrl } from './key';
 import { componentLogger, RateLimitedLog } from './logger';
 import { cacheMetrics } from './metrics';
 import type { CacheMetrics } from './metrics';
@@ -46,6 +46,9 @@ export function tagIndexKey(keyPrefix: string, tag: string): string {
 }
 
 
+const SAME_BYTES_LIMIT = 64 * 1024;
+const SAME_BYTES_MAX = 128;
+
 export function createPageCache(options: PageCacheOptions): PageCache {
   const { store, keyPrefix, format, raw, maxEntryBytes } = options;
   const metrics = options.metrics ?? cacheMetrics();
@@ -53,11 +56,29 @@ export function createPageCache(options: PageCacheOptions): PageCache {
   const tooLarge = metrics.notStored.labels('too-large');
   const stored = metrics.stored.labels(store.kind === 'memory' ? 'l1' : 'l2');
 
+  // Values read from memcached arrive as new Buffers each time. For small ones, the last decoded entry
+  // per key is kept with its bytes: when memcached returns the same bytes (one memcmp), that entry is
+  // reused, and with it the header list already built for delivery. Always checked against what
+  // memcached holds now, so it is never stale; bounded to SAME_BYTES_MAX entries of SAME_BYTES_LIMIT.
+  let same = new Map<string, { bytes: Buffer; flags: number; entry: CacheEntry }>();
+
   function decoded(key: string, v: StoredValue): CacheEntry | undefined {
     if (v.decoded !== undefined) return v.decoded;
+    const small = v.value.length <= SAME_BYTES_LIMIT;
+    if (small) {
+      const prev = same.get(key);
+      if (prev !== undefined && prev.flags === v.flags && prev.bytes.equals(v.value)) {
+        v.decoded = prev.entry;
+        return prev.entry;
+      }
+    }
     try {
       // Memoised on the stored value: the in-process tier keeps this object, so later hits skip decoding.
       v.decoded = decodeEntry(v.value, v.flags, raw);
+      if (small) {
+        if (same.size >= SAME_BYTES_MAX) same = new Map();
+        same.set(key, { bytes: v.value, flags: v.flags, entry: v.decoded });
+      }
       return v.decoded;
     } catch (err) {
       if (!(err instanceof EntryDecodeError)) throw err;
@@ -85,9 +106,7 @@ export function createPageCache(options: PageCacheOptions): PageCache {
     store,
     keyPrefix,
     format,
-    keyFor(host: string, requestUri: string): string {
-      return cacheKey(keyPrefix, host, requestUri);
-    },
+    keyFor: createKeyFunction(keyPrefix),
     getSync(key: string): CacheEntry | undefined {
       const v = store.getSync(key);
       return v === undefined ? undefined : decoded(key, v);
@@ -114,6 +133,7 @@ export function createPageCache(options: PageCacheOptions): PageCache {
       return ok;
     },
     delete(key: string): Promise<boolean> {
+      same.delete(key);
       return store.delete(key);
     },
     async purgeUrls(urls: readonly string[]): Promise<number> {

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { cacheKey, keyForUrl, normalizeHost, splitUrl } from './key';
+import { cacheKey, createKeyFunction, keyForUrl, normalizeHost, splitUrl } from './key';
 
 const md5 = (s: string): string => createHash('md5').update(s).digest('hex');
 
@@ -88,5 +88,14 @@ describe('keyForUrl / splitUrl', () => {
 
   it.each([['/relative'], ['ftp://example.com/'], ['http://a..b/']])('refuses %s', (url) => {
     expect(keyForUrl('', url)).toBeUndefined();
+  });
+});
+
+describe('createKeyFunction', () => {
+  it('gives the contract key, from its memo too, and stays bounded', () => {
+    const keyFor = createKeyFunction('p:', 3);
+    for (let round = 0; round < 2; round++) {
+      for (let i = 0; i < 5; i++) expect(keyFor('example.com', `/${i}`)).toBe(md5(`p:example.com/${i}`));
+    }
   });
 });

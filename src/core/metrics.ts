@@ -76,7 +76,7 @@ export function cacheMetrics(registry?: Registry): CacheMetrics {
   if (registry === undefined) {
     if (defaultRegistry === undefined) {
       defaultRegistry = new Registry();
-      collectDefaultMetrics({ register: defaultRegistry });
+      if (process.env.EPC_NO_DEFAULT_METRICS === undefined) collectDefaultMetrics({ register: defaultRegistry });
     }
     registry = defaultRegistry;
   }

@@ -40,6 +40,4 @@ export interface EdgeContext {
   readonly sharedStore: boolean;
   /** Set when SIGTERM starts a drain: /healthz answers 503. */
   draining: boolean;
-  /** Requests in flight (for drain). */
-  active: number;
 }

@@ -84,19 +84,9 @@ export function createEdgeServer(input: Readonly<EdgeOptions> | ResolvedEdgeOpti
     served,
     sharedStore: opts.store.memcached.length > 0,
     draining: false,
-    active: 0,
   };
 
-  let idle: (() => void) | undefined;
-  function finished(): void {
-    ctx.active--;
-    if (ctx.active === 0 && idle !== undefined) idle();
-  }
-
   function onRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
-    ctx.active++;
-    // `on`, not `once`: once wraps the listener in a new closure per request.
-    res.on('close', finished);
     const tx = new Transaction(ctx, req, res, Date.now());
     if (ctx.accessLog !== undefined && Math.random() < opts.accessLogSample) {
       res.once('finish', accessLogged.bind({ tx, t0: performance.now() }));
@@ -140,14 +130,15 @@ export function createEdgeServer(input: Readonly<EdgeOptions> | ResolvedEdgeOpti
     },
     async close(): Promise<void> {
       ctx.draining = true;
+      // Stop accepting; then close each connection as soon as it is idle (a response in flight, or still
+      // flushing, keeps its connection busy), so nothing is cut unless drainTimeoutMs runs out. No per-request
+      // bookkeeping is needed for this: Node tracks which connections are busy.
       const closed = new Promise<void>((r) => server.close(() => r()));
-      server.closeIdleConnections();
-      if (ctx.active > 0) {
-        await Promise.race([
-          new Promise<void>((r) => (idle = r)),
-          new Promise<void>((r) => setTimeout(r, opts.drainTimeoutMs).unref()),
-        ]);
-      }
+      const sweep = setInterval(() => server.closeIdleConnections(), 25);
+      let expire: NodeJS.Timeout | undefined;
+      await Promise.race([closed, new Promise<void>((r) => (expire = setTimeout(r, opts.drainTimeoutMs)))]);
+      clearInterval(sweep);
+      clearTimeout(expire);
       server.closeAllConnections();
       await closed;
       await origins.close();

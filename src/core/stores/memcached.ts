@@ -46,6 +46,7 @@ const FLAG_SERIALIZER = {
 };
 
 const NOOP_LOGGER = { log(): void {} };
+const MISS: Promise<undefined> = Promise.resolve(undefined);
 /** memcached reads expiries above 30 days as a unix time. */
 const MAX_RELATIVE_TTL = 60 * 60 * 24 * 30;
 
@@ -167,23 +168,28 @@ export function createMemcachedStore(options: MemcachedStoreOptions): CacheStore
     getSync(): StoredValue | undefined {
       return undefined;
     },
-    async get(key: string): Promise<StoredValue | undefined> {
+    get(key: string): Promise<StoredValue | undefined> {
       const node = pick(key, 'get');
-      if (node === undefined) return undefined;
-      try {
-        const { value, flags } = await node.client.get(key);
-        ok(node);
-        if (value === null) {
-          missCounter.inc();
-          return undefined;
-        }
-        hitCounter.inc();
-        const f = flags !== null && flags.length >= 4 ? flags.readUInt32BE(0) : 0;
-        return storedValue(value, f);
-      } catch (err) {
-        failed(node, 'get', err);
-        return undefined;
-      }
+      if (node === undefined) return MISS;
+      // memjs's callback form with one Promise around it: its own promise form adds two more layers,
+      // and this is the L2 hit path.
+      return new Promise(function getting(resolve) {
+        node.client.get(key, function got(err: Error | null, value: Buffer | null, flags: Buffer | null) {
+          if (err !== null) {
+            failed(node, 'get', err);
+            resolve(undefined);
+            return;
+          }
+          ok(node);
+          if (value === null) {
+            missCounter.inc();
+            resolve(undefined);
+            return;
+          }
+          hitCounter.inc();
+          resolve(storedValue(value, flags !== null && flags.length >= 4 ? flags.readUInt32BE(0) : 0));
+        });
+      });
     },
     async set(key, value, flags, ttlSeconds): Promise<boolean> {
       return (await write('set', key, value, flags, ttlSeconds)) === true;
