@@ -68,7 +68,7 @@ export async function fillFromOrigin(ctx: EdgeContext, tx: Transaction): Promise
   return { kind: 'page', entry, stored: written !== undefined, written: written ?? NOT_WRITTEN };
 }
 
-const POLL_MS = 25;
+const POLL_MS = 10;
 
 /**
  * The fill of this process's leader for a key. With a shared store, it first takes the key's fill lock in
@@ -78,7 +78,7 @@ const POLL_MS = 25;
  */
 export async function fillShared(ctx: EdgeContext, tx: Transaction): Promise<FetchOutcome> {
   const { cache, opts } = ctx;
-  if (!ctx.sharedStore) return fillFromOrigin(ctx, tx);
+  if (!ctx.sharedStore || !opts.coalesce) return fillFromOrigin(ctx, tx);
   const lockKey = lockKeyFor(cache.keyPrefix, tx.key);
   const lockSeconds = opts.lockTimeoutMs / 1000;
   let state = await acquireLock(cache.store, lockKey, lockSeconds);
