@@ -19,6 +19,10 @@ type ToWorker =
 type FromWorker = { epc: 'reply'; id: number; value: unknown };
 
 const log = componentLogger('serve');
+/** A worker's exit code when it cannot listen (port in use, address not available). */
+const LISTEN_FAILED = 3;
+/** More worker deaths than this within a minute: something is wrong with every worker, stop. */
+const MAX_RESTARTS_PER_MINUTE = 10;
 
 function isMessage(m: unknown): m is { epc: string; id: number } {
   return typeof m === 'object' && m !== null && 'epc' in m && 'id' in m;
@@ -82,7 +86,13 @@ async function worker(opts: ResolvedEdgeOptions): Promise<void> {
       }
     }
   });
-  await edge.listen();
+  try {
+    await edge.listen();
+  } catch (err) {
+    // The primary sees this exit code and stops, instead of starting worker after worker that cannot listen.
+    log.error({ err: (err as Error).message }, 'worker cannot listen');
+    process.exit(LISTEN_FAILED);
+  }
   process.once('SIGTERM', () => void drainAndExit(edge, undefined));
   process.once('SIGINT', () => void drainAndExit(edge, undefined));
 }
@@ -160,10 +170,22 @@ async function primary(opts: ResolvedEdgeOptions): Promise<void> {
     });
   });
   for (let i = 0; i < opts.workers; i++) cluster.fork();
+  const deaths: number[] = [];
   cluster.on('exit', function onWorkerExit(w, code, signal) {
     if (stopping) {
       if (workers().length === 0) process.exit(0);
       return;
+    }
+    const now = Date.now();
+    deaths.push(now);
+    while (deaths.length > 0 && deaths[0]! < now - 60_000) deaths.shift();
+    if (code === LISTEN_FAILED || deaths.length > MAX_RESTARTS_PER_MINUTE) {
+      process.stderr.write(
+        `edge-page-cache serve: ${code === LISTEN_FAILED ? `cannot listen on ${opts.host}:${opts.port} (in use, or not an address of this machine)` : `workers keep dying (${deaths.length} in a minute)`}; stopping\n`,
+      );
+      stopping = true;
+      for (const other of workers()) other.process.kill('SIGKILL');
+      process.exit(1);
     }
     log.error({ pid: w.process.pid, code, signal }, 'worker died; starting another');
     cluster.fork();

@@ -1,6 +1,7 @@
 // The command line as users run it: bad flags fail at start naming the flag; workers share the port and
 // a purge reaches every worker; nginx-conf output is a config real nginx accepts.
 import { execFile } from 'node:child_process';
+import net from 'node:net';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -54,6 +55,21 @@ describe('bad configuration fails at start, naming the flag', () => {
     const r = await cli(['serve', '--config', file]);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/unknown option ttlSeconds/);
+  });
+});
+
+describe('a port in use', () => {
+  it.each([['1'], ['2']])('stops with a message and exit code 1 (workers %s)', async (workers) => {
+    const blocker = net.createServer();
+    await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
+    const port = (blocker.address() as net.AddressInfo).port;
+    try {
+      const r = await cli(['serve', '--host', '127.0.0.1', '--port', String(port), '--origin', 'http://127.0.0.1:1', '--workers', workers]);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(workers === '1' ? /EADDRINUSE/ : /cannot listen on 127\.0\.0\.1:\d+/);
+    } finally {
+      blocker.close();
+    }
   });
 });
 
