@@ -26,7 +26,9 @@ import type { CaptureSink, CaptureSkipReason, ResponseCapture } from './capture'
 import { resolveMiddlewareOptions } from './options';
 import type { MiddlewareOptions, ResolvedMiddlewareOptions } from './options';
 import { acceptsEncoding } from '../src/core/accept';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { decodeEntrySync } from '../src/core/compress';
+import { acquireLock, lockKeyFor, releaseLock } from '../src/core/lock';
 import { hasAnyCookie } from './request';
 
 export { DEFAULT_BYPASS_COOKIES, resolveMiddlewareOptions } from './options';
@@ -281,14 +283,83 @@ function miss(ctx: Context, req: Request, res: Response, next: NextFunction, key
       return;
     }
   }
+  if (ctx.opts.coalesce && ctx.hasAsyncTier && req.method === 'GET') {
+    leadShared(ctx, req, res, next, key, now, status).catch(function leadFailed(err: unknown) {
+      lookupFailed(ctx, err);
+      if (!res.headersSent) render(ctx, req, res, next, key, now, status, false);
+    });
+    return;
+  }
   render(ctx, req, res, next, key, now, status, ctx.opts.coalesce);
 }
 
-function render(ctx: Context, req: Request, res: Response, next: NextFunction, key: string, now: number, status: CacheStatus, lead: boolean): void {
+/**
+ * The leader of a miss when the store is shared (memcached): takes the page's fill lock there, so one
+ * process among all those sharing memcached renders it. If another holds the lock, waits for its page
+ * (bounded by coalesceWaitMs), then renders itself rather than hang. Followers in this process wait on
+ * this leader through the single-flight map meanwhile.
+ */
+async function leadShared(ctx: Context, req: Request, res: Response, next: NextFunction, key: string, now: number, status: CacheStatus): Promise<void> {
+  let release: () => void = noop;
+  const done = new Promise<undefined>(function leading(resolve) {
+    release = function released() {
+      resolve(undefined);
+    };
+  });
+  ctx.flight.run(key, function rendered() {
+    return done;
+  }).catch(noop);
+  const store = ctx.cache.store;
+  const lockKey = lockKeyFor(ctx.cache.keyPrefix, key);
+  const lockSeconds = ctx.opts.coalesceWaitMs / 1000;
+  let lock = await acquireLock(store, lockKey, lockSeconds);
+  const deadline = Date.now() + ctx.opts.coalesceWaitMs;
+  while (lock === 'held' && Date.now() < deadline && !res.destroyed) {
+    await sleep(LOCK_POLL_MS);
+    // Past this process's L1, which may hold the stale copy that made this a miss.
+    store.evictLocal(key);
+    let entry: CacheEntry | undefined;
+    try {
+      entry = await ctx.cache.get(key);
+    } catch (err) {
+      lookupFailed(ctx, err);
+    }
+    if (entry !== undefined && serveIfFresh(ctx, req, res, entry, Date.now())) {
+      release();
+      return;
+    }
+    lock = await acquireLock(store, lockKey, lockSeconds);
+  }
+  const held = lock === 'acquired';
+  const finish = function finished(): void {
+    release();
+    if (held) releaseLock(store, lockKey);
+  };
+  if (res.destroyed) {
+    finish();
+    return;
+  }
+  render(ctx, req, res, next, key, now, status, false, finish);
+}
+
+const LOCK_POLL_MS = 10;
+
+function render(
+  ctx: Context,
+  req: Request,
+  res: Response,
+  next: NextFunction,
+  key: string,
+  now: number,
+  status: CacheStatus,
+  lead: boolean,
+  release: () => void = noop,
+): void {
   markStatus(ctx, res, status);
   // RFC 9111 §3: only GET responses are stored here; a HEAD miss is served by the app and not stored.
+  if (req.method !== 'GET') release();
   if (req.method === 'GET') {
-    const state: MissState = { ctx, req, key, now, decision: undefined, release: noop };
+    const state: MissState = { ctx, req, key, now, decision: undefined, release };
     if (lead) {
       let release: () => void = noop;
       const done = new Promise<undefined>(function leading(resolve) {

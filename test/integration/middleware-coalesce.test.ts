@@ -1,5 +1,5 @@
-// Concurrent misses for one page render once (in-process single flight); and the embedded store, for a
-// site with no memcached at all.
+// Concurrent misses for one page render once (in-process single flight, and across processes sharing
+// memcached through its fill lock); and the embedded store, for a site with no memcached at all.
 import express from 'express';
 import { pageCache } from '../../middleware';
 import type { MiddlewareOptions, PageCacheMiddleware } from '../../middleware';
@@ -24,11 +24,10 @@ afterAll(async () => {
   await mc.stop();
 });
 
-async function slowSite(options: MiddlewareOptions) {
+async function slowSite(options: MiddlewareOptions, runs = new Counter()) {
   const mw = pageCache({ keyPrefix: uniquePrefix('coalesce'), ttl: 60, ...options });
   const app = express();
   app.use(mw);
-  const runs = new Counter();
   app.get('/slow', (_req, res) => {
     runs.inc('slow');
     setTimeout(() => res.send(`<p>rendered ${runs.get('slow')}</p>`), 150);
@@ -75,4 +74,15 @@ it('caches in process without memcached (embedded store)', async () => {
   expect(second.headers['x-cache']).toBe('HIT');
   expect(second.body.equals(first.body)).toBe(true);
   expect(s.runs.get('slow')).toBe(1);
+});
+
+it('renders a page once for 200 concurrent requests on two sites sharing memcached (the fill lock)', async () => {
+  // Two middleware instances: separate single-flight maps and L1s, nothing shared but memcached, as two processes.
+  const runs = new Counter();
+  const keyPrefix = uniquePrefix('coalesce-shared');
+  const a = await slowSite({ memcached: mc.address, keyPrefix }, runs);
+  const b = await slowSite({ memcached: mc.address, keyPrefix }, runs);
+  const replies = await Promise.all(Array.from({ length: 200 }, (_, i) => request(i % 2 === 0 ? a.port : b.port, '/slow')));
+  expect(replies.every((r) => r.status === 200 && r.body.toString() === '<p>rendered 1</p>')).toBe(true);
+  expect(runs.get('slow')).toBe(1);
 });
