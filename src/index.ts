@@ -42,3 +42,12 @@ export type { EdgeCacheErrorCode } from './core/errors';
 // The Express middleware (middleware/), its tag helpers, and purge helpers both the middleware and the edge honour.
 export { pageCache, cacheTags, responseCacheTags, purgeUrls, purgeTags, resolveMiddlewareOptions, DEFAULT_BYPASS_COOKIES } from '../middleware';
 export type { CacheableMethod, MiddlewareOptions, PageCacheMiddleware, PurgeOptions, ResolvedMiddlewareOptions } from '../middleware';
+// The edge server, for embedding it in a program instead of running the CLI.
+export { createEdgeServer, localAdminBackend } from './edge/server';
+export type { EdgeServer, CreateEdgeServerExtras } from './edge/server';
+export { resolveEdgeOptions, DEFAULT_IGNORED_COOKIES } from './edge/options';
+export type { EdgeOptions, ResolvedEdgeOptions, ResolvedOrigin } from './edge/options';
+export { createAdminServer } from './edge/admin';
+export type { AdminBackend, AdminOptions, AdminServer, HealthReport, StatsReport } from './edge/admin';
+export { acceptsEncoding } from './core/accept';
+export type { Compression } from './core/compress';
