@@ -5,10 +5,9 @@
 // Every server sends the same identity bytes (the edge runs with --compression off), so all do the same job.
 // Load: wrk when installed (steadier at these rates), else autocannon. Usage:
 //   npm run build && node dist/bench/edge.js [--duration 10] [--rounds 3] [--connections 64] [--tool wrk|autocannon] [--bytes 10240]
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs, promisify } from 'node:util';
@@ -16,6 +15,7 @@ import { createHash } from 'node:crypto';
 import memjs from 'memjs';
 import { formatTable, runAutocannon } from '../src/cli/bench';
 import type { BenchResult } from '../src/cli/bench';
+import { freePort, start as startProcess, stopAll } from './procs';
 import { page } from './servers';
 
 const run = promisify(execFile);
@@ -23,41 +23,11 @@ const HOST = 'bench.local';
 const PATH = '/article/1?ref=bench';
 const CLI = path.join(__dirname, '..', 'src', 'cli', 'main.js');
 const SERVERS = path.join(__dirname, 'servers.js');
-const children: ChildProcess[] = [];
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const p = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
-
-async function waitPort(port: number): Promise<void> {
-  for (let i = 0; i < 200; i++) {
-    const ok = await new Promise<boolean>((r) => {
-      const c = net.connect(port, '127.0.0.1', () => {
-        c.destroy();
-        r(true);
-      });
-      c.on('error', () => r(false));
-    });
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`port ${port} never opened`);
-}
-
 /** CPU for single-process servers when pinning (the load generator gets the other one). */
 let pinCpu: string | undefined;
 
-async function start(cmd: string, args: string[], port: number, cpu: string | undefined = pinCpu): Promise<ChildProcess> {
-  const [file, argv] = cpu === undefined ? [cmd, args] : ['taskset', ['-c', cpu, cmd, ...args]];
-  const child = spawn(file, argv, { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, EDGE_LOG_LEVEL: 'warn' } });
-  children.push(child);
-  await waitPort(port);
-  return child;
+function start(cmd: string, args: string[], port: number, cpu: string | undefined = pinCpu): Promise<ChildProcess> {
+  return startProcess(cmd, args, port, cpu);
 }
 
 async function wrk(name: string, port: number, seconds: number, connections: number, pinned: boolean): Promise<BenchResult> {
@@ -191,24 +161,6 @@ http { access_log off; client_body_temp_path ${dir}/b; proxy_temp_path ${dir}/p;
       `\nedge L1 (2 workers) / nginx (2 workers): ${ratio(by('edge L1 hits, 2'), by('nginx'))}x` +
       `\nedge memcached-only / bare memjs server: ${ratio(by('edge memcached-only'), by('bare node:http + one memjs'))}x` +
       `\nedge L1 (1 worker) / origin direct: ${ratio(by('edge L1 hits, 1'), by('origin direct'))}x\n`,
-  );
-}
-
-/** SIGTERM first (nginx's master then takes its workers down; a SIGKILLed master would orphan them). */
-async function stopAll(): Promise<void> {
-  await Promise.all(
-    children.map(
-      (c) =>
-        new Promise<void>((resolve) => {
-          if (c.exitCode !== null || c.signalCode !== null) return resolve();
-          const t = setTimeout(() => c.kill('SIGKILL'), 5000);
-          c.once('exit', () => {
-            clearTimeout(t);
-            resolve();
-          });
-          c.kill('SIGTERM');
-        }),
-    ),
   );
 }
 

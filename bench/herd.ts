@@ -2,45 +2,16 @@
 // (100 ms a render). With coalescing on, each expiry costs one origin request; off, every waiting client
 // makes its own. Two edge processes share memcached, so the cross-edge lock is measured too. Usage:
 //   npm run build && node dist/bench/herd.js [--duration 10] [--connections 200]
-import { spawn } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
 import http from 'node:http';
-import net from 'node:net';
+import type net from 'node:net';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
+import { freePort, start as startProcess, stopAll } from './procs';
 
 const CLI = path.join(__dirname, '..', 'src', 'cli', 'main.js');
-const children: ChildProcess[] = [];
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const p = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
-
-async function waitPort(port: number): Promise<void> {
-  for (let i = 0; i < 200; i++) {
-    const ok = await new Promise<boolean>((r) => {
-      const c = net.connect(port, '127.0.0.1', () => {
-        c.destroy();
-        r(true);
-      });
-      c.on('error', () => r(false));
-    });
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`port ${port} never opened`);
-}
-
 async function start(cmd: string, args: string[], port: number): Promise<void> {
-  const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, EDGE_LOG_LEVEL: 'error' } });
-  children.push(child);
-  await waitPort(port);
+  await startProcess(cmd, args, port);
 }
 
 async function main(): Promise<void> {
@@ -99,6 +70,4 @@ main()
     process.stderr.write(`herd bench failed: ${String(err)}\n`);
     process.exitCode = 1;
   })
-  .finally(() => {
-    for (const c of children) c.kill('SIGTERM');
-  });
+  .finally(() => stopAll());

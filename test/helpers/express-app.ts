@@ -64,3 +64,20 @@ export function uniquePrefix(name: string): string {
   seq++;
   return `${name}-${process.pid}-${Date.now()}-${seq}:`;
 }
+
+/**
+ * Registers an afterEach that closes every app and middleware handed to the returned function during a
+ * test; call it once at the top of a test file.
+ */
+export function closeAfterEach(): (app: RunningApp, mw: { close(): Promise<void> }) => void {
+  const open: { app: RunningApp; mw: { close(): Promise<void> } }[] = [];
+  afterEach(async () => {
+    for (const o of open.splice(0)) {
+      await o.app.close();
+      await o.mw.close();
+    }
+  });
+  return function track(app, mw) {
+    open.push({ app, mw });
+  };
+}

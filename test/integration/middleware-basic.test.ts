@@ -4,14 +4,14 @@ import { createHash } from 'node:crypto';
 import express from 'express';
 import type { Express, RequestHandler } from 'express';
 import { pageCache } from '../../middleware';
-import type { MiddlewareOptions, PageCacheMiddleware } from '../../middleware';
+import type { PageCacheMiddleware } from '../../middleware';
+import type { MiddlewareOptions } from '../../middleware';
 import { decodeEnvelope } from '../../src/core/entry';
 import { STORED_BY_ORIGIN } from '../../src/core/headers';
 import { parseServerList } from '../../src/core/ring';
 import { createMemcachedStore } from '../../src/core/stores/memcached';
 import type { CacheStore } from '../../src/core/store';
-import { Counter, listen, uniquePrefix, waitStored } from '../helpers/express-app';
-import type { RunningApp } from '../helpers/express-app';
+import { Counter, listen, uniquePrefix, waitStored, closeAfterEach } from '../helpers/express-app';
 import { startMemcached } from '../helpers/memcached';
 import type { MemcachedProcess } from '../helpers/memcached';
 import { request } from '../helpers/origin';
@@ -19,17 +19,11 @@ import { sleep } from '../helpers/ports';
 
 let mc: MemcachedProcess;
 let direct: CacheStore;
-const open: { app: RunningApp; mw: PageCacheMiddleware }[] = [];
+const track = closeAfterEach();
 
 beforeAll(async () => {
   mc = await startMemcached();
   direct = createMemcachedStore({ servers: parseServerList('memcached', mc.address), timeoutMs: 1000 });
-});
-afterEach(async () => {
-  for (const o of open.splice(0)) {
-    await o.app.close();
-    await o.mw.close();
-  }
 });
 afterAll(async () => {
   await direct.close();
@@ -52,7 +46,7 @@ async function site(routes: (app: Express, runs: Counter) => void, options: Midd
   const runs = new Counter();
   routes(app, runs);
   const running = await listen(app);
-  open.push({ app: running, mw });
+  track(running, mw);
   return { port: running.port, prefix, runs, mw };
 }
 
@@ -111,7 +105,7 @@ describe('hit and miss', () => {
     const app = express();
     app.use('/blog', router);
     const running = await listen(app);
-    open.push({ app: running, mw });
+    track(running, mw);
     await request(running.port, '/blog/post?x=1');
     await waitStored(direct, prefix, 'example.com', '/blog/post?x=1');
     expect((await request(running.port, '/blog/post?x=1')).headers['x-cache']).toBe('HIT');

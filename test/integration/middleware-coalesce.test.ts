@@ -2,23 +2,16 @@
 // memcached through its fill lock); and the embedded store, for a site with no memcached at all.
 import express from 'express';
 import { pageCache } from '../../middleware';
-import type { MiddlewareOptions, PageCacheMiddleware } from '../../middleware';
-import { Counter, listen, uniquePrefix } from '../helpers/express-app';
-import type { RunningApp } from '../helpers/express-app';
+import type { MiddlewareOptions } from '../../middleware';
+import { Counter, listen, uniquePrefix, closeAfterEach } from '../helpers/express-app';
 import { startMemcached } from '../helpers/memcached';
 import type { MemcachedProcess } from '../helpers/memcached';
 import { request } from '../helpers/origin';
 
 let mc: MemcachedProcess;
-const open: { app: RunningApp; mw: PageCacheMiddleware }[] = [];
+const track = closeAfterEach();
 beforeAll(async () => {
   mc = await startMemcached();
-});
-afterEach(async () => {
-  for (const o of open.splice(0)) {
-    await o.app.close();
-    await o.mw.close();
-  }
 });
 afterAll(async () => {
   await mc.stop();
@@ -37,7 +30,7 @@ async function slowSite(options: MiddlewareOptions, runs = new Counter()) {
     setTimeout(() => res.set('cache-control', 'private').send('<p>mine</p>'), 150);
   });
   const running = await listen(app);
-  open.push({ app: running, mw });
+  track(running, mw);
   return { port: running.port, runs };
 }
 

@@ -3,21 +3,13 @@
 import express from 'express';
 import { Registry } from 'prom-client';
 import { pageCache } from '../../middleware';
-import type { PageCacheMiddleware } from '../../middleware';
-import { Counter, listen, uniquePrefix } from '../helpers/express-app';
-import type { RunningApp } from '../helpers/express-app';
+import { Counter, listen, uniquePrefix, closeAfterEach } from '../helpers/express-app';
 import { startHangingServer, startMemcached } from '../helpers/memcached';
 import { request } from '../helpers/origin';
 import { sleep } from '../helpers/ports';
 
 const TIMEOUT_MS = 150;
-const open: { app: RunningApp; mw: PageCacheMiddleware }[] = [];
-afterEach(async () => {
-  for (const o of open.splice(0)) {
-    await o.app.close();
-    await o.mw.close();
-  }
-});
+const track = closeAfterEach();
 
 const PAGE = Buffer.from(`<h1>still here</h1>${'<p>content</p>'.repeat(300)}`);
 const BIG = Buffer.alloc(200 * 1024, 0x62);
@@ -37,7 +29,7 @@ async function site(memcached: string, extra: { memoryBytes?: number } = {}) {
     res.type('html').send(BIG);
   });
   const running = await listen(app);
-  open.push({ app: running, mw });
+  track(running, mw);
   return { port: running.port, runs, registry };
 }
 

@@ -10,12 +10,11 @@ import compression from 'compression';
 import express from 'express';
 import type { Express } from 'express';
 import { pageCache } from '../../middleware';
-import type { MiddlewareOptions, PageCacheMiddleware } from '../../middleware';
+import type { MiddlewareOptions } from '../../middleware';
 import { parseServerList } from '../../src/core/ring';
 import { createMemcachedStore } from '../../src/core/stores/memcached';
 import type { CacheStore } from '../../src/core/store';
-import { Counter, listen, uniquePrefix, waitStored } from '../helpers/express-app';
-import type { RunningApp } from '../helpers/express-app';
+import { Counter, listen, uniquePrefix, waitStored, closeAfterEach } from '../helpers/express-app';
 import { startMemcached } from '../helpers/memcached';
 import type { MemcachedProcess } from '../helpers/memcached';
 import { request } from '../helpers/origin';
@@ -23,17 +22,11 @@ import { sleep } from '../helpers/ports';
 
 let mc: MemcachedProcess;
 let direct: CacheStore;
-const open: { app: RunningApp; mw: PageCacheMiddleware }[] = [];
+const track = closeAfterEach();
 
 beforeAll(async () => {
   mc = await startMemcached();
   direct = createMemcachedStore({ servers: parseServerList('memcached', mc.address), timeoutMs: 1000 });
-});
-afterEach(async () => {
-  for (const o of open.splice(0)) {
-    await o.app.close();
-    await o.mw.close();
-  }
 });
 afterAll(async () => {
   await direct.close();
@@ -67,7 +60,7 @@ async function site(order: 'cache-only' | 'cache-then-compression' | 'compressio
   const runs = new Counter();
   routes(app, runs);
   const running = await listen(app);
-  open.push({ app: running, mw });
+  track(running, mw);
   return { port: running.port, prefix, runs };
 }
 

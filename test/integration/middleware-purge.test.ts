@@ -2,15 +2,13 @@
 // through the package's purge helpers against the memcached node list.
 import express from 'express';
 import { cacheTags, pageCache, purgeTags, purgeUrls } from '../../src';
-import type { PageCacheMiddleware } from '../../src';
 import { tagIndexKey } from '../../src/core/cache';
 import { decodeEnvelope } from '../../src/core/entry';
 import { cacheKey } from '../../src/core/key';
 import { parseServerList } from '../../src/core/ring';
 import { createMemcachedStore } from '../../src/core/stores/memcached';
 import type { CacheStore } from '../../src/core/store';
-import { Counter, listen, uniquePrefix, waitStored, waitUntil } from '../helpers/express-app';
-import type { RunningApp } from '../helpers/express-app';
+import { Counter, listen, uniquePrefix, waitStored, waitUntil, closeAfterEach } from '../helpers/express-app';
 import { startMemcacheds } from '../helpers/memcached';
 import type { MemcachedProcess } from '../helpers/memcached';
 import { request } from '../helpers/origin';
@@ -18,18 +16,12 @@ import { request } from '../helpers/origin';
 let nodes: MemcachedProcess[] = [];
 let list = '';
 let direct: CacheStore;
-const open: { app: RunningApp; mw: PageCacheMiddleware }[] = [];
+const track = closeAfterEach();
 
 beforeAll(async () => {
   nodes = await startMemcacheds(3);
   list = nodes.map((n) => n.address).join(',');
   direct = createMemcachedStore({ servers: parseServerList('memcached', list), timeoutMs: 1000 });
-});
-afterEach(async () => {
-  for (const o of open.splice(0)) {
-    await o.app.close();
-    await o.mw.close();
-  }
 });
 afterAll(async () => {
   await direct.close();
@@ -50,7 +42,7 @@ async function blog(memoryBytes?: number) {
     res.send(`<h1>post ${req.params.id}</h1>`);
   });
   const running = await listen(app);
-  open.push({ app: running, mw });
+  track(running, mw);
   return { port: running.port, prefix, runs, mw };
 }
 
