@@ -29,6 +29,7 @@ import { acceptsEncoding } from '../src/core/accept';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { decodeEntrySync } from '../src/core/compress';
 import { acquireLock, lockKeyFor, releaseLock } from '../src/core/lock';
+import { onlyIgnoredCookies } from '../src/core/cookies';
 import { hasAnyCookie } from './request';
 
 export { DEFAULT_BYPASS_COOKIES, resolveMiddlewareOptions } from './options';
@@ -210,7 +211,7 @@ function recv(ctx: Context, req: Request, res: Response, next: NextFunction): vo
     return;
   }
   const cookie = headers.cookie;
-  if (cookie !== undefined && (opts.bypassAnyCookie || hasAnyCookie(cookie, opts.bypassCookies))) {
+  if (cookie !== undefined && (opts.bypassAnyCookie ? !onlyIgnoredCookies(cookie, opts.ignoreCookies) : hasAnyCookie(cookie, opts.bypassCookies))) {
     bypass(ctx, res, next);
     return;
   }
@@ -441,6 +442,15 @@ const MISS_SINK: CaptureSink<MissState> = {
     const decision = state.decision;
     if (decision === undefined || !decision.store) {
       state.release();
+      return;
+    }
+    // Middlewares mounted before this one (express-session, cookie-session, helmet...) add their headers in
+    // on-headers hooks that run after our snapshot; a Set-Cookie or `private` added there must still
+    // forbid storing. So the final headers are judged again, now that the response is out.
+    const { ctx, req } = state;
+    const final = decideStore({ method: req.method, url: req.originalUrl, headers: req.headers }, { status: capture.status, headers: capture.res.getHeaders() }, ctx.opts.policy);
+    if (!final.store) {
+      notStored(state, final.reason);
       return;
     }
     const entry: CacheEntry = {

@@ -13,9 +13,10 @@ describe('resolveMiddlewareOptions defaults', () => {
     expect(o.keyPrefix).toBe('');
     expect(o.format).toBe('envelope');
     expect(o.cacheGet && o.cacheHead).toBe(true);
-    expect(o.bypassAnyCookie).toBe(false);
-    expect(o.bypassCookies).toEqual(DEFAULT_BYPASS_COOKIES);
-    expect(o.bypassCookies).toContain('connect.sid');
+    // Any cookie but analytics ones bypasses by default (an unknown cookie may be a session).
+    expect(o.bypassAnyCookie).toBe(true);
+    expect(o.ignoreCookies.names.has('_gid')).toBe(true);
+    expect(resolveMiddlewareOptions({ bypassCookies: DEFAULT_BYPASS_COOKIES }).bypassCookies).toContain('connect.sid');
     expect(o.maxEntryBytes).toBe(MiB);
     expect(o.policy.defaultTtlSeconds).toBe(0);
     expect([...o.policy.statuses]).toEqual([200, 203, 204, 300, 301, 308, 404, 410]);

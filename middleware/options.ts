@@ -4,6 +4,8 @@ import type { Registry } from 'prom-client';
 import type { EntryFormat } from '../src/core/entry';
 import { DEFAULT_GZIP_FLAG, ENVELOPE_FLAG } from '../src/core/entry';
 import { ConfigError } from '../src/core/errors';
+import { DEFAULT_IGNORED_COOKIES, ignoredCookies } from '../src/core/cookies';
+import type { IgnoredCookies } from '../src/core/cookies';
 import {
   boolean,
   byteSize,
@@ -26,13 +28,12 @@ const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
 const YEAR_SECONDS = 365 * 24 * 3600;
 
-/** Session cookies of common Node and PHP stacks: a request carrying one is someone's, never shared. */
+/** Session cookies of common Node and PHP stacks, for `bypassCookies: DEFAULT_BYPASS_COOKIES` on sites whose other cookies never change a page. */
 export const DEFAULT_BYPASS_COOKIES: readonly string[] = [
   'connect.sid',
   'sid',
   'session',
   'sessionid',
-  'express:sess',
   'koa.sess',
   'PHPSESSID',
   'laravel_session',
@@ -57,8 +58,14 @@ export interface MiddlewareOptions {
   readonly format?: EntryFormat;
   /** Methods answered from the cache. Default ['GET', 'HEAD']; a HEAD miss is never stored. */
   readonly methods?: readonly CacheableMethod[];
-  /** Cookie names that make a request private (bypassed); 'any' bypasses every request with a Cookie. Default: common session cookies. */
+  /**
+   * Which cookies make a request private (bypassed). Default 'any': every cookie except those in
+   * ignoreCookies (a cookie we do not know may be a session, as Varnish assumes). A list of names bypasses
+   * only those (for sites whose other cookies never change a page, e.g. DEFAULT_BYPASS_COOKIES).
+   */
   readonly bypassCookies?: readonly string[] | 'any';
+  /** With bypassCookies 'any': cookies that never change a page ('name' or 'prefix*'). Default: analytics and consent cookies. */
+  readonly ignoreCookies?: readonly string[];
   /** Paths never cached: strings are prefixes of the request target, RegExps are tested against it. Default []. */
   readonly bypassPaths?: readonly (string | RegExp)[];
   /** Largest page stored, in bytes (number, or '512k', '1m'). Default 1 MiB, memcached's default item limit. */
@@ -95,6 +102,7 @@ export interface ResolvedMiddlewareOptions {
   readonly cacheHead: boolean;
   readonly bypassAnyCookie: boolean;
   readonly bypassCookies: readonly string[];
+  readonly ignoreCookies: IgnoredCookies;
   readonly bypassPathPrefixes: readonly string[];
   readonly bypassPathPatterns: readonly RegExp[];
   readonly maxEntryBytes: number;
@@ -118,6 +126,7 @@ const KNOWN: readonly (keyof MiddlewareOptions)[] = [
   'format',
   'methods',
   'bypassCookies',
+  'ignoreCookies',
   'bypassPaths',
   'maxEntryBytes',
   'statuses',
@@ -157,7 +166,7 @@ function resolveMethods(value: unknown): { cacheGet: boolean; cacheHead: boolean
 }
 
 function resolveCookies(value: unknown): { bypassAnyCookie: boolean; bypassCookies: readonly string[] } {
-  if (value === undefined) return { bypassAnyCookie: false, bypassCookies: DEFAULT_BYPASS_COOKIES };
+  if (value === undefined) return { bypassAnyCookie: true, bypassCookies: [] };
   if (value === 'any') return { bypassAnyCookie: true, bypassCookies: [] };
   if (!Array.isArray(value)) throw new ConfigError(`bypassCookies must be a list of cookie names or 'any', got ${describe(value)}`);
   const names = stringList('bypassCookies', value);
@@ -232,6 +241,7 @@ export function resolveMiddlewareOptions(input: Readonly<MiddlewareOptions> = {}
     format: o.format === undefined ? 'envelope' : oneOf('format', o.format, ['envelope', 'raw'] as const),
     ...resolveMethods(o.methods),
     ...resolveCookies(o.bypassCookies),
+    ignoreCookies: ignoredCookies(o.ignoreCookies === undefined ? DEFAULT_IGNORED_COOKIES : stringList('ignoreCookies', o.ignoreCookies)),
     bypassPathPrefixes: paths.prefixes,
     bypassPathPatterns: paths.patterns,
     maxEntryBytes,

@@ -3,6 +3,8 @@
 import { ConfigError } from '../core/errors';
 import { DEFAULT_GZIP_FLAG } from '../core/entry';
 import type { Compression } from '../core/compress';
+import { DEFAULT_IGNORED_COOKIES, ignoredCookies } from '../core/cookies';
+import type { IgnoredCookies } from '../core/cookies';
 import type { EntryFormat } from '../core/entry';
 import { normalizeHost } from '../core/key';
 import {
@@ -133,9 +135,8 @@ export interface ResolvedEdgeOptions {
   readonly originFailTimeoutMs: number;
   readonly originHealthPath: string | undefined;
   readonly originHealthIntervalMs: number;
-  /** Exact cookie names ignored, and prefixes (from 'name*'). */
-  readonly ignoreCookieNames: ReadonlySet<string>;
-  readonly ignoreCookiePrefixes: readonly string[];
+  /** Cookies that never change a page (names and 'prefix*'). */
+  readonly ignoreCookies: IgnoredCookies;
   readonly accessLogSample: number;
   readonly maxHeaderBytes: number;
   readonly drainTimeoutMs: number;
@@ -155,10 +156,7 @@ export const EDGE_OPTION_KEYS = [
   'compression', 'compressMinBytes',
 ] as const satisfies readonly (keyof EdgeOptions)[];
 
-/** Analytics and consent cookies that never change a page (Varnish's usual list). */
-export const DEFAULT_IGNORED_COOKIES: readonly string[] = [
-  '_ga*', '_gid', '_gat*', '_gcl*', '_fbp', '_fbc', '__utm*', '_hj*', '_pk_*', '_clck', '_clsk', 'cookieconsent_status',
-];
+export { DEFAULT_IGNORED_COOKIES };
 
 const MIB = 1024 * 1024;
 const ITEM_LIMIT = 128 * MIB;
@@ -220,9 +218,7 @@ export function resolveEdgeOptions(input: Readonly<EdgeOptions>): ResolvedEdgeOp
     if (hosts.size === 0) throw new ConfigError('hosts must name at least one host when given');
   }
 
-  const ignoreCookies = has(o, 'ignoreCookies') ? stringList('ignoreCookies', o.ignoreCookies) : DEFAULT_IGNORED_COOKIES;
-  const ignoreCookieNames = new Set(ignoreCookies.filter((c) => !c.endsWith('*')));
-  const ignoreCookiePrefixes = ignoreCookies.filter((c) => c.endsWith('*')).map((c) => c.slice(0, -1));
+  const ignoreCookies = ignoredCookies(has(o, 'ignoreCookies') ? stringList('ignoreCookies', o.ignoreCookies) : DEFAULT_IGNORED_COOKIES);
 
   const format = has(o, 'format') ? oneOf<EntryFormat>('format', o.format, ['envelope', 'raw']) : 'envelope';
   const adminToken = o.adminToken;
@@ -285,8 +281,7 @@ export function resolveEdgeOptions(input: Readonly<EdgeOptions>): ResolvedEdgeOp
     originFailTimeoutMs: has(o, 'originFailTimeoutMs') ? positiveInt('originFailTimeoutMs', o.originFailTimeoutMs, 3600000) : 5000,
     originHealthPath: healthPath,
     originHealthIntervalMs: has(o, 'originHealthIntervalMs') ? positiveInt('originHealthIntervalMs', o.originHealthIntervalMs, 3600000) : 2000,
-    ignoreCookieNames,
-    ignoreCookiePrefixes,
+    ignoreCookies,
     accessLogSample,
     maxHeaderBytes: has(o, 'maxHeaderBytes') ? byteSize('maxHeaderBytes', o.maxHeaderBytes, 1024, MIB) : 16 * 1024,
     drainTimeoutMs: has(o, 'drainTimeoutMs') ? nonNegativeInt('drainTimeoutMs', o.drainTimeoutMs, 3600000) : 10000,

@@ -38,10 +38,11 @@ interface Site {
 }
 
 /** An Express app with the middleware first, then `routes`; every route counts its runs by path. */
-async function site(routes: (app: Express, runs: Counter) => void, options: MiddlewareOptions = {}): Promise<Site> {
+async function site(routes: (app: Express, runs: Counter) => void, options: MiddlewareOptions = {}, before?: (app: Express) => void): Promise<Site> {
   const prefix = uniquePrefix('basic');
   const mw = pageCache({ memcached: mc.address, keyPrefix: prefix, ttl: 60, ...options });
   const app = express();
+  before?.(app);
   app.use(mw);
   const runs = new Counter();
   routes(app, runs);
@@ -220,7 +221,8 @@ describe('never stored', () => {
 
   it.each<[string, Record<string, string>, MiddlewareOptions]>([
     ['Authorization', { authorization: 'Bearer x' }, {}],
-    ['a default session cookie', { cookie: 'theme=dark; connect.sid=s%3Aabc' }, {}],
+    ['a session cookie', { cookie: 'theme=dark; connect.sid=s%3Aabc' }, {}],
+    ['any cookie not on the ignore list, by default (an unknown cookie may be a session)', { cookie: 'jwt=alice' }, {}],
     ['a configured session cookie', { cookie: 'shop_session=1' }, { bypassCookies: ['shop_session'] }],
     ['any cookie with bypassCookies: any', { cookie: 'theme=dark' }, { bypassCookies: 'any' }],
   ])('a request with %s is bypassed (and a stored page is not served to it)', async (_name, headers, options) => {
@@ -235,12 +237,44 @@ describe('never stored', () => {
     expect(s.runs.get('b')).toBe(3);
   });
 
-  it('caches a request whose cookies are not session cookies', async () => {
+  it('caches a request whose only cookies are analytics ones', async () => {
     const s = await site((app, runs) => app.get('/c', page(runs, 'c')));
-    await request(s.port, '/c', { headers: { cookie: 'theme=dark; sid_pref=1' } });
+    await request(s.port, '/c', { headers: { cookie: '_ga=GA1.2.3; _gid=x' } });
     await waitStored(direct, s.prefix, 'example.com', '/c');
-    expect((await request(s.port, '/c', { headers: { cookie: 'theme=dark' } })).headers['x-cache']).toBe('HIT');
+    expect((await request(s.port, '/c', { headers: { cookie: '_ga=GA1.9.9' } })).headers['x-cache']).toBe('HIT');
     expect(s.runs.get('c')).toBe(1);
+  });
+
+  it('with a list of session cookies, caches requests with other cookies', async () => {
+    const s = await site((app, runs) => app.get('/c2', page(runs, 'c2')), { bypassCookies: ['connect.sid'] });
+    await request(s.port, '/c2', { headers: { cookie: 'theme=dark; sid_pref=1' } });
+    await waitStored(direct, s.prefix, 'example.com', '/c2');
+    expect((await request(s.port, '/c2', { headers: { cookie: 'theme=dark' } })).headers['x-cache']).toBe('HIT');
+    expect(s.runs.get('c2')).toBe(1);
+  });
+
+  it('never stores a page whose Set-Cookie is added by a middleware mounted before it (express-session style)', async () => {
+    // A session-like middleware adds Set-Cookie in an on-headers hook, which runs after pageCache's own
+    // writeHead wrapper: only the final headers show it.
+    const s = await site(
+      (app, runs) => app.get('/login', page(runs, 'login')),
+      {},
+      (app) =>
+        app.use((_req, res, next) => {
+          const writeHead = res.writeHead;
+          res.writeHead = function sessionWriteHead(this: typeof res, ...args: Parameters<typeof res.writeHead>) {
+            this.setHeader('set-cookie', 'connect.sid=SECRET-alice; HttpOnly');
+            return writeHead.apply(this, args);
+          } as typeof res.writeHead;
+          next();
+        }),
+    );
+    const first = await request(s.port, '/login');
+    expect(first.headers['set-cookie']).toEqual(['connect.sid=SECRET-alice; HttpOnly']);
+    await sleep(150);
+    const second = await request(s.port, '/login');
+    expect(second.headers['x-cache']).toBe('MISS');
+    expect(s.runs.get('login')).toBe(2);
   });
 
   it('bypasses configured paths (prefixes and RegExps)', async () => {

@@ -1,6 +1,7 @@
 // recv: validate and normalise the request, then decide lookup (cacheable), pass, or synth (refused).
 // Conservative by default, as Varnish: credentials and cookies pass, unknown hosts and foreign
 // absolute-form targets are refused (no open proxy).
+import { onlyIgnoredCookies } from '../../core/cookies';
 import { normalizeHost, splitUrl } from '../../core/key';
 import type { StepName, Transaction } from '../transaction';
 
@@ -11,31 +12,6 @@ function refuse(tx: Transaction, code: number, message: string): StepName {
   tx.synthMessage = message;
   tx.status = 'BYPASS';
   return 'synth';
-}
-
-/**
- * True when every cookie in the header is on the ignore list (analytics and the like), so the page
- * does not depend on them. A scan with indexOf, not a regex: this runs for every request with cookies.
- */
-export function onlyIgnoredCookies(header: string, names: ReadonlySet<string>, prefixes: readonly string[]): boolean {
-  let start = 0;
-  while (start < header.length) {
-    let end = header.indexOf(';', start);
-    if (end === -1) end = header.length;
-    const eq = header.indexOf('=', start);
-    const name = header.slice(start, eq === -1 || eq > end ? end : eq).trim();
-    start = end + 1;
-    if (name === '' || names.has(name)) continue;
-    let ignored = false;
-    for (let i = 0; i < prefixes.length; i++) {
-      if (name.startsWith(prefixes[i]!)) {
-        ignored = true;
-        break;
-      }
-    }
-    if (!ignored) return false;
-  }
-  return true;
 }
 
 export function recv(tx: Transaction): StepName {
@@ -64,7 +40,7 @@ export function recv(tx: Transaction): StepName {
   if (cookie !== undefined) {
     // A session cookie may change the page: pass, as Varnish's builtin VCL does. Cookies that never
     // change a page (analytics) are dropped from the fill request instead, so the page stays shared.
-    if (!onlyIgnoredCookies(cookie, opts.ignoreCookieNames, opts.ignoreCookiePrefixes)) return 'pass';
+    if (!onlyIgnoredCookies(cookie, opts.ignoreCookies)) return 'pass';
     tx.keepCookies = false;
   }
   tx.cacheable = true;
