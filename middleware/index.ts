@@ -7,7 +7,7 @@ import { createPageCache } from '../src/core/cache';
 import type { PageCache } from '../src/core/cache';
 import { createSingleFlight } from '../src/core/coalesce';
 import type { SingleFlight } from '../src/core/coalesce';
-import { deliverEntry } from '../src/core/deliver';
+import { deliverDecoded, deliverEntry } from '../src/core/deliver';
 import { entryHeader } from '../src/core/entry';
 import type { CacheEntry } from '../src/core/entry';
 import { headerString, parseTags, STORED_BY_ORIGIN, storableHeaders, SURROGATE_KEY } from '../src/core/headers';
@@ -27,7 +27,6 @@ import { resolveMiddlewareOptions } from './options';
 import type { MiddlewareOptions, ResolvedMiddlewareOptions } from './options';
 import { acceptsEncoding } from '../src/core/accept';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { decodeEntrySync } from '../src/core/compress';
 import { acquireLock, lockKeyFor, releaseLock } from '../src/core/lock';
 import { onlyIgnoredCookies } from '../src/core/cookies';
 import { hasAnyCookie } from './request';
@@ -260,14 +259,14 @@ async function lookupAsync(ctx: Context, req: Request, res: Response, next: Next
 /** hit -> deliver when the entry is fresh and this client can take its encoding; false otherwise. */
 function serveIfFresh(ctx: Context, req: IncomingMessage, res: ServerResponse, stored: CacheEntry, now: number): boolean {
   if (freshness(stored, now) !== 'fresh') return false;
-  let entry = stored;
+  const entry = stored;
   const coding = entryHeader(entry, 'content-encoding');
   if (coding !== undefined && coding !== 'identity' && !acceptsEncoding(req.headers['accept-encoding'], coding.toLowerCase())) {
     // Stored compressed (compression() mounted after the cache) and this client did not ask for it:
-    // decode it here, as nginx's `gunzip on` does, rather than re-render. Rare, so not on the fast path.
-    const decoded = decodeEntrySync(entry, coding.toLowerCase());
-    if (decoded === undefined) return false;
-    entry = decoded;
+    // decoded on the fly and streamed, as nginx's `gunzip on` does, rather than re-rendered.
+    if (!deliverDecoded(res, req, entry, coding.toLowerCase(), 'HIT', now)) return false;
+    ctx.requests.HIT.inc();
+    return true;
   }
   ctx.requests.HIT.inc();
   // The small request view is the one allocation deliverEntry needs beyond writeHead's header list.

@@ -9,8 +9,6 @@ export type Compression = 'gzip' | 'br' | 'off';
 
 const gzip = promisify(zlib.gzip);
 const brotli = promisify(zlib.brotliCompress);
-const gunzip = promisify(zlib.gunzip);
-const unbrotli = promisify(zlib.brotliDecompress);
 
 const COMPRESSIBLE_PREFIXES = ['text/', 'application/json', 'application/javascript', 'application/xml', 'application/xhtml+xml',
   'application/rss+xml', 'application/atom+xml', 'application/ld+json', 'application/manifest+json', 'application/x-javascript',
@@ -65,44 +63,4 @@ export async function compressEntry(entry: CacheEntry, coding: Compression, minB
   headers.push('content-encoding', coding);
   withVaryAcceptEncoding(headers);
   return { ...entry, headers, body };
-}
-
-const inflate = promisify(zlib.inflate);
-
-/** The entry as identity: decoded body, no Content-Encoding, and no ETag (it named the encoded bytes). */
-function identityEntry(entry: CacheEntry, body: Buffer): CacheEntry {
-  const headers: string[] = [];
-  for (let i = 0; i < entry.headers.length; i += 2) {
-    const name = entry.headers[i]!;
-    if (name === 'content-encoding' || name === 'etag') continue;
-    headers.push(name, entry.headers[i + 1]!);
-  }
-  return { ...entry, headers, body };
-}
-
-/**
- * For a client that does not accept the stored coding, as nginx's `gunzip on`: the entry decoded, or
- * undefined for a coding we cannot decode or a corrupt body. Runs on zlib's thread pool.
- */
-export async function decodeEntry(entry: CacheEntry, coding: string): Promise<CacheEntry | undefined> {
-  try {
-    if (coding === 'gzip' || coding === 'x-gzip') return identityEntry(entry, await gunzip(entry.body));
-    if (coding === 'br') return identityEntry(entry, await unbrotli(entry.body));
-    if (coding === 'deflate') return identityEntry(entry, await inflate(entry.body));
-  } catch {
-    return undefined;
-  }
-  return undefined;
-}
-
-/** decodeEntry on the calling thread, for callers that must answer synchronously. */
-export function decodeEntrySync(entry: CacheEntry, coding: string): CacheEntry | undefined {
-  try {
-    if (coding === 'gzip' || coding === 'x-gzip') return identityEntry(entry, zlib.gunzipSync(entry.body));
-    if (coding === 'br') return identityEntry(entry, zlib.brotliDecompressSync(entry.body));
-    if (coding === 'deflate') return identityEntry(entry, zlib.inflateSync(entry.body));
-  } catch {
-    return undefined;
-  }
-  return undefined;
 }

@@ -1,6 +1,9 @@
 // Writing a stored entry to a client: status, the stored header list plus Content-Length, Age, X-Cache
 // and Cache-Status, then the body in one write (none for HEAD; a 304 when the validators match).
 import type { ServerResponse } from 'node:http';
+import { pipeline } from 'node:stream';
+import zlib from 'node:zlib';
+import type { Transform } from 'node:stream';
 import { isNotModified, NOT_MODIFIED_HEADERS } from './conditional';
 import type { CacheEntry } from './entry';
 import { ageSeconds } from './policy';
@@ -20,8 +23,8 @@ function fullHeaders(entry: CacheEntry, status: CacheStatus, age: number, extra:
   const h = entry.headers.slice();
   // RFC 9110 §8.6: no Content-Length on 204 (nor 1xx/304, which are never stored).
   if (entry.status !== 204) h.push('content-length', String(entry.body.length));
-  // Age only on answers from the cache (RFC 9111 §5.1); a page fetched just now for this request has none.
-  if (isCachedStatus(status)) h.push('age', String(age));
+  // RFC 9111 §5.1: Age on answers from the cache, and on a fresh fetch that arrived with an age already.
+  if (isCachedStatus(status) || age > 0) h.push('age', String(age));
   h.push(X_CACHE, status, CACHE_STATUS, CACHE_STATUS_HEADER[status]);
   if (extra !== undefined) for (let i = 0; i < extra.length; i++) h.push(extra[i]!);
   return h;
@@ -31,7 +34,7 @@ function notModifiedHeaders(entry: CacheEntry, status: CacheStatus, age: number,
   const h: string[] = [];
   const src = entry.headers;
   for (let i = 0; i < src.length; i += 2) if (NOT_MODIFIED_HEADERS.has(src[i]!)) h.push(src[i]!, src[i + 1]!);
-  if (isCachedStatus(status)) h.push('age', String(age));
+  if (isCachedStatus(status) || age > 0) h.push('age', String(age));
   h.push(X_CACHE, status, CACHE_STATUS, CACHE_STATUS_HEADER[status]);
   if (extra !== undefined) for (let i = 0; i < extra.length; i++) h.push(extra[i]!);
   return h;
@@ -81,4 +84,53 @@ export function deliverEntry(
   if (req.method === 'HEAD') res.end();
   else res.end(entry.body);
   return entry.status;
+}
+
+function decoder(coding: string): Transform | undefined {
+  if (coding === 'gzip' || coding === 'x-gzip') return zlib.createGunzip();
+  if (coding === 'br') return zlib.createBrotliDecompress();
+  if (coding === 'deflate') return zlib.createInflate();
+  return undefined;
+}
+
+function decodedDone(err: NodeJS.ErrnoException | null): void {
+  // A corrupt body or a client gone: pipeline destroyed the response; nothing more to do.
+  void err;
+}
+
+/**
+ * Delivers a stored compressed entry to a client that does not accept its coding, decoding on the fly as
+ * nginx's `gunzip on` does: streamed with back-pressure, so memory stays bounded however large the body
+ * inflates (a compressed bomb costs CPU at the client's pace, never the edge's memory). No Content-Length
+ * (unknown until decoded) and no ETag (it named the encoded bytes). False for a coding we cannot decode.
+ */
+export function deliverDecoded(
+  res: ServerResponse,
+  req: { readonly method?: string | undefined },
+  entry: CacheEntry,
+  coding: string,
+  status: CacheStatus,
+  now: number,
+): boolean {
+  const z = decoder(coding);
+  if (z === undefined) return false;
+  const h: string[] = [];
+  const src = entry.headers;
+  for (let i = 0; i < src.length; i += 2) {
+    const name = src[i]!;
+    if (name === 'content-encoding' || name === 'etag') continue;
+    h.push(name, src[i + 1]!);
+  }
+  const age = ageSeconds(entry.storedAt, now);
+  if (isCachedStatus(status) || age > 0) h.push('age', String(age));
+  h.push(X_CACHE, status, CACHE_STATUS, CACHE_STATUS_HEADER[status]);
+  res.writeHead(entry.status, h);
+  if (req.method === 'HEAD' || entry.status === 204) {
+    z.destroy();
+    res.end();
+    return true;
+  }
+  pipeline(z, res, decodedDone);
+  z.end(entry.body);
+  return true;
 }

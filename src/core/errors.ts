@@ -72,6 +72,13 @@ export class OriginUnavailableError extends OriginError {
   }
 }
 
+/** The client's request cannot be forwarded as it is (duplicate Host, a header undici refuses): a 400. */
+export class BadRequestError extends EdgeCacheError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_BAD_REQUEST', message, options);
+  }
+}
+
 export class ClientAbortError extends EdgeCacheError {
   constructor(message: string) {
     super('ERR_CLIENT_ABORT', message);

@@ -63,10 +63,14 @@ export function cacheKey(keyPrefix: string, host: string, requestUri: string): s
  * cacheKey with a bounded memo of recent inputs: a hot page's hits skip the md5 (a string Map lookup is a
  * fraction of its cost). The memo is dropped whole when it reaches maxEntries, so random URLs cannot grow it.
  */
+const MEMO_INPUT_MAX = 512;
+
 export function createKeyFunction(keyPrefix: string, maxEntries = 10_000): (host: string, requestUri: string) => string {
   let memo = new Map<string, string>();
   return function keyFor(host: string, requestUri: string): string {
     const input = keyPrefix + host + requestUri;
+    // Only short inputs are kept, so the memo stays small (maxEntries x MEMO_INPUT_MAX) whatever URLs come.
+    if (input.length > MEMO_INPUT_MAX) return hash('md5', input, 'hex');
     let key = memo.get(input);
     if (key === undefined) {
       key = hash('md5', input, 'hex');

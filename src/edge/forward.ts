@@ -1,12 +1,27 @@
 // Header shaping between client, edge and origin: hop-by-hop removed both ways (RFC 9110 §7.6.1),
-// X-Forwarded-* set by the edge and never trusted from the client, and for cache fills the request
-// made neutral (no conditionals, ranges, ignored cookies or Accept-Encoding) so the stored page suits everyone.
+// Host and X-Forwarded-* set by the edge and never taken from the client, and for cache fills the request
+// made neutral (no conditionals, ranges, ignored cookies, Accept-Encoding, or the override headers some
+// frameworks honour) so the stored page is what every client of that key should get.
 import type { IncomingHttpHeaders } from 'node:http';
+import { BadRequestError } from '../core/errors';
 import { connectionTokens, HOP_BY_HOP, STORED_BY_ORIGIN, SURROGATE_KEY } from '../core/headers';
 import { CACHE_STATUS, X_CACHE } from '../core/status';
 import type { Transaction } from './transaction';
 
-const FORWARDED: ReadonlySet<string> = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'forwarded', 'via']);
+/** Set by the edge itself (Host as the key's $host; X-Forwarded-*), so never copied from the client. */
+const SET_BY_EDGE: ReadonlySet<string> = new Set(['host', 'forwarded', 'via']);
+/**
+ * Dropped on fills: unkeyed headers that frameworks (Symfony, Laravel, Spring, IIS rewrite) read to change
+ * the URL, method or host they render for; forwarding them would let one client poison a shared page.
+ */
+const OVERRIDES: ReadonlySet<string> = new Set([
+  'x-original-url',
+  'x-rewrite-url',
+  'x-http-method',
+  'x-http-method-override',
+  'x-method-override',
+  'x-host',
+]);
 /** Request headers dropped when fetching a page to store: the stored answer must not depend on them. */
 const NOT_FOR_FILL: ReadonlySet<string> = new Set([
   'if-none-match',
@@ -18,26 +33,38 @@ const NOT_FOR_FILL: ReadonlySet<string> = new Set([
   'accept-encoding',
   'cache-control',
   'pragma',
+  // Node answered any 100-continue already; undici refuses to send Expect.
+  'expect',
 ]);
 /** Response headers the edge removes: its own, the tags, and the origin middleware's marks. */
 const STRIPPED_RESPONSE: ReadonlySet<string> = new Set([...HOP_BY_HOP, SURROGATE_KEY, STORED_BY_ORIGIN, X_CACHE, CACHE_STATUS]);
 const VIA = '1.1 edge-page-cache';
 
-/** The request headers sent to the origin, as a flat list (rawHeaders keeps order, case and repeats). */
+/**
+ * The request headers sent to the origin, as a flat list (rawHeaders keeps order, case and repeats).
+ * Host goes out as the normalised $host the page is keyed by (nginx's `proxy_set_header Host $host`), so
+ * no Host spelling (a port, upper case, a trailing dot) can make the origin render something else for the
+ * same key; a Connection header cannot remove it either.
+ */
 export function originRequestHeaders(tx: Transaction, fill: boolean): string[] {
   const raw = tx.req.rawHeaders;
   const extra = connectionTokens(tx.req.headers.connection);
-  const out: string[] = [];
+  const out: string[] = ['host', tx.host];
+  let hosts = 0;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
     const lower = name.toLowerCase();
-    if (HOP_BY_HOP.has(lower) || FORWARDED.has(lower) || extra?.has(lower)) continue;
-    if (fill && NOT_FOR_FILL.has(lower)) continue;
+    if (lower === 'host') hosts++;
+    if (HOP_BY_HOP.has(lower) || SET_BY_EDGE.has(lower) || lower.startsWith('x-forwarded-') || extra?.has(lower)) continue;
+    if (lower === 'expect') continue;
+    if (fill && (NOT_FOR_FILL.has(lower) || OVERRIDES.has(lower))) continue;
     if (lower === 'cookie' && !tx.keepCookies) continue;
     out.push(name, raw[i + 1]!);
   }
+  // RFC 9112 §3.2: a request with more than one Host is answered 400.
+  if (hosts > 1) throw new BadRequestError('more than one Host header');
   const remote = tx.req.socket.remoteAddress ?? '';
-  out.push('x-forwarded-for', remote, 'x-forwarded-proto', 'http', 'x-forwarded-host', tx.req.headers.host ?? '', 'via', VIA);
+  out.push('x-forwarded-for', remote, 'x-forwarded-proto', 'http', 'x-forwarded-host', tx.host, 'via', VIA);
   return out;
 }
 

@@ -5,7 +5,7 @@
 import type { Readable } from 'node:stream';
 import { Pool } from 'undici';
 import type { Dispatcher } from 'undici';
-import { OriginTimeoutError, OriginUnavailableError, toError } from '../core/errors';
+import { BadRequestError, ClientAbortError, OriginTimeoutError, OriginUnavailableError, toError } from '../core/errors';
 import type { OriginError } from '../core/errors';
 import { componentLogger, RateLimitedLog } from '../core/logger';
 import type { CacheMetrics } from '../core/metrics';
@@ -45,6 +45,8 @@ export interface Origins {
 }
 
 const TIMEOUT_CODES: ReadonlySet<string> = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'ETIMEDOUT']);
+/** undici refusing the request itself: the client's doing, not the origin's. */
+const REQUEST_CODES: ReadonlySet<string> = new Set(['UND_ERR_INVALID_ARG', 'UND_ERR_NOT_SUPPORTED']);
 
 /** Wraps an undici or socket error once, keeping it as cause: timeouts become 504, the rest 502. */
 export function classifyOriginError(err: unknown, url: string): OriginError {
@@ -147,6 +149,10 @@ export function createOrigins(opts: ResolvedEdgeOptions, metrics: CacheMetrics, 
           okSeconds.observe((performance.now() - t0) / 1000);
           return res;
         } catch (err) {
+          const code = (err as { code?: unknown }).code;
+          if (typeof code === 'string' && REQUEST_CODES.has(code)) throw new BadRequestError(`request refused: ${code}`, { cause: err });
+          // The client stopped sending its body: the origin did nothing wrong, so its health is untouched.
+          if (req.body !== null && (req.body.destroyed || req.body.readableAborted)) throw new ClientAbortError('client aborted its request body');
           last = classifyOriginError(err, s.origin.base);
           errCounter.inc();
           errSeconds.observe((performance.now() - t0) / 1000);

@@ -21,6 +21,9 @@ import { runPipeline } from './pipeline';
 import { Transaction } from './transaction';
 import type { NodeHealth } from '../core/store';
 
+/** A client connection with no bytes either way for this long is closed. */
+const IDLE_TIMEOUT_MS = 120_000;
+
 export interface EdgeServer {
   readonly server: http.Server;
   readonly options: ResolvedEdgeOptions;
@@ -87,6 +90,9 @@ export function createEdgeServer(input: Readonly<EdgeOptions> | ResolvedEdgeOpti
   };
 
   function onRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
+    // While draining, every response says Connection: close, so keep-alive clients reconnect elsewhere
+    // instead of meeting a connection closed under them.
+    if (ctx.draining) res.shouldKeepAlive = false;
     const tx = new Transaction(ctx, req, res, Date.now());
     if (ctx.accessLog !== undefined && Math.random() < opts.accessLogSample) {
       res.once('finish', accessLogged.bind({ tx, t0: performance.now() }));
@@ -97,12 +103,15 @@ export function createEdgeServer(input: Readonly<EdgeOptions> | ResolvedEdgeOpti
   const server = http.createServer(
     {
       maxHeaderSize: opts.maxHeaderBytes,
-      requestTimeout: 60_000,
+      // No cap on a whole request: an upload that keeps moving may take as long as it needs (passes stream).
+      // A connection idle for IDLE_TIMEOUT_MS is closed instead (nginx's client_body_timeout / send_timeout).
+      requestTimeout: 0,
       headersTimeout: 20_000,
       keepAliveTimeout: 5_000,
     },
     onRequest,
   );
+  server.setTimeout(IDLE_TIMEOUT_MS);
   server.on('clientError', function onClientError(err: NodeJS.ErrnoException, socket) {
     // Node answers malformed requests itself; we only choose the status: 431 for oversize heads, else 400.
     if (!socket.writable) {

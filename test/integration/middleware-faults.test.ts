@@ -60,7 +60,7 @@ it('renders every page when memcached is stopped, with no added latency', async 
   expect(await errorCount(s.registry)).toBeGreaterThan(0);
 });
 
-it('renders every page when memcached hangs: at most one timeout, then the node is skipped', async () => {
+it('renders every page when memcached hangs: a few timeouts (three in a row), then the node is skipped', async () => {
   const hang = await startHangingServer();
   try {
     const s = await site(hang.address, { memoryBytes: 0 });
@@ -71,9 +71,10 @@ it('renders every page when memcached hangs: at most one timeout, then the node 
       expect(reply.body.equals(PAGE)).toBe(true);
       times.push(ms);
     }
-    // The first lookup waits out the timeout (connect gets twice it); the breaker then skips the node.
-    expect(times[0]).toBeLessThan(TIMEOUT_MS * 3 + 200);
-    for (const ms of times.slice(1)) expect(ms).toBeLessThan(50);
+    // The first lookups each wait out the timeout (one alone could be a busy event loop); after three in a
+    // row the breaker skips the node.
+    for (const ms of times.slice(0, 3)) expect(ms).toBeLessThan(TIMEOUT_MS * 3 + 200);
+    for (const ms of times.slice(3)) expect(ms).toBeLessThan(50);
     expect(s.runs.get('page')).toBe(6);
     expect(await errorCount(s.registry)).toBeGreaterThan(0);
   } finally {

@@ -111,18 +111,31 @@ describe('memcached store on several nodes', () => {
     }
   });
 
-  it('a hanging node costs one timeout, then calls skip it at once', async () => {
+  it('a hanging node costs a few timeouts (timeoutsToOpen), then calls skip it at once', async () => {
     const hang = await startHangingServer();
-    const store = createMemcachedStore({ servers: parseServerList('memcached', hang.address), timeoutMs: 150, retryAfterMs: 60000 });
+    const store = createMemcachedStore({ servers: parseServerList('memcached', hang.address), timeoutMs: 150, retryAfterMs: 60000, timeoutsToOpen: 3 });
     try {
       const t0 = Date.now();
-      expect(await store.get('hang-1')).toBeUndefined();
+      for (let i = 0; i < 3; i++) expect(await store.get(`hang-first-${i}`)).toBeUndefined();
       const first = Date.now() - t0;
-      expect(first).toBeGreaterThanOrEqual(100);
-      expect(first).toBeLessThan(1500);
+      expect(first).toBeGreaterThanOrEqual(3 * 100);
+      expect(first).toBeLessThan(3000);
+      expect(store.health()[0]!.up).toBe(false);
       const t1 = Date.now();
       for (let i = 0; i < 50; i++) expect(await store.get(`hang-${i}`)).toBeUndefined();
       expect(Date.now() - t1).toBeLessThan(50);
+    } finally {
+      await store.close();
+      await hang.close();
+    }
+  });
+
+  it('one timeout does not open the breaker: a busy event loop is not a dead node', async () => {
+    const hang = await startHangingServer();
+    const store = createMemcachedStore({ servers: parseServerList('memcached', hang.address), timeoutMs: 100, retryAfterMs: 60000, timeoutsToOpen: 3 });
+    try {
+      expect(await store.get('one')).toBeUndefined();
+      expect(store.health()[0]!.up).toBe(true);
     } finally {
       await store.close();
       await hang.close();

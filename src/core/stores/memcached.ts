@@ -1,5 +1,5 @@
 // memcached through memjs: one client per node, keys routed by the nginx-compatible ring, a timeout on
-// every call and a circuit breaker per node, so a dead or hanging node costs one timeout, then is skipped
+// every call and a circuit breaker per node, so a dead node costs one call and a hanging one a few timeouts, then is skipped
 // (a miss, a write not made) until a probe finds it answering again. Never throws to callers.
 import memjs from 'memjs';
 import { StoreTimeoutError, StoreUnavailableError, toError } from '../errors';
@@ -17,6 +17,8 @@ export interface MemcachedStoreOptions {
   timeoutMs?: number;
   /** How long a failed node is skipped before one probe call is let through, in ms. Default 2000. */
   retryAfterMs?: number;
+  /** Timeouts in a row (no success between) that open a node's breaker; connection errors open it at once. Default 3. */
+  timeoutsToOpen?: number;
   /** memcached's item size limit; larger values are not sent. Default 1 MiB (memcached's -I default). */
   maxItemBytes?: number;
   metrics?: CacheMetrics;
@@ -73,6 +75,7 @@ function classify(err: unknown, node: Node): Error {
 export function createMemcachedStore(options: MemcachedStoreOptions): CacheStore {
   const timeoutMs = options.timeoutMs ?? 100;
   const retryAfterMs = options.retryAfterMs ?? 2000;
+  const timeoutsToOpen = options.timeoutsToOpen ?? 3;
   const maxItemBytes = options.maxItemBytes ?? 1024 * 1024;
   const metrics = options.metrics ?? cacheMetrics();
   const now = options.now ?? Date.now;
@@ -131,10 +134,17 @@ export function createMemcachedStore(options: MemcachedStoreOptions): CacheStore
       return;
     }
     node.failures++;
+    const probe = node.probing || node.retryAt !== 0;
     node.probing = false;
+    metrics.storeErrors.labels('l2', op, (e as StoreTimeoutError).code).inc();
+    // A refused or reset connection opens the breaker at once. A timeout may be our own busy event loop
+    // rather than the node, so only timeoutsToOpen of them in a row (with no success between) do.
+    if (e instanceof StoreTimeoutError && !probe && node.failures < timeoutsToOpen) {
+      log.warn({ node: node.address.name, op, err: e.message, failures: node.failures }, 'memcached call timed out');
+      return;
+    }
     node.retryAt = now() + retryAfterMs;
     node.up.set(0);
-    metrics.storeErrors.labels('l2', op, (e as StoreTimeoutError).code).inc();
     log.warn({ node: node.address.name, op, err: e.message }, 'memcached call failed; node skipped until retry');
   }
 

@@ -1,10 +1,10 @@
 // deliver: a stored entry to the client (HIT, UPDATING, STALE, or the page a fill just fetched), with
 // HEAD and 304 handled. UPDATING also starts the one background refresh for its key.
-import { deliverEntry } from '../../core/deliver';
+import { deliverDecoded, deliverEntry } from '../../core/deliver';
 import type { FetchOutcome } from '../context';
 import type { StepName, Transaction } from '../transaction';
 import { acceptsEncoding } from '../../core/accept';
-import { decodeEntry, entryEncoding } from '../../core/compress';
+import { entryEncoding } from '../../core/compress';
 import type { CacheEntry } from '../../core/entry';
 import { fillShared } from './fetch';
 
@@ -39,21 +39,18 @@ function write(tx: Transaction, entry: CacheEntry): void {
   if (tx.status === 'UPDATING') startRefresh(tx);
 }
 
-function afterDecode(tx: Transaction, decoded: CacheEntry | undefined): StepName {
-  if (decoded === undefined) {
-    // A body we cannot decode for this client: ask the origin for it instead.
-    return 'pass';
-  }
-  write(tx, decoded);
-  return 'done';
-}
-
-export function deliver(tx: Transaction): StepName | Promise<StepName> {
+export function deliver(tx: Transaction): StepName {
   const entry = tx.entry!;
   const coding = entryEncoding(entry);
   if (coding !== 'identity' && !acceptsEncoding(tx.req.headers['accept-encoding'], coding)) {
-    // Stored compressed, and this client takes only identity: decoded on the fly (nginx's gunzip).
-    return decodeEntry(entry, coding).then((decoded) => afterDecode(tx, decoded));
+    // Stored compressed, and this client takes only identity: decoded on the fly, streamed (nginx's gunzip).
+    if (!deliverDecoded(tx.res, tx.req, entry, coding, tx.status, tx.now)) {
+      // A coding we cannot decode: ask the origin for this client instead.
+      tx.status = 'MISS';
+      return 'pass';
+    }
+    if (tx.status === 'UPDATING') startRefresh(tx);
+    return 'done';
   }
   write(tx, entry);
   return 'done';

@@ -2,7 +2,7 @@
 // fills for one key are coalesced into one origin request. The page is read up to maxEntryBytes, stored
 // off the client's path, and delivered; what may not be shared streams to its own client only.
 import { compressEntry } from '../../core/compress';
-import { OriginTimeoutError } from '../../core/errors';
+import { OriginError } from '../../core/errors';
 import { storableHeaders } from '../../core/headers';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { acquireLock, lockKeyFor, releaseLock } from '../../core/lock';
@@ -10,9 +10,11 @@ import { canServeStaleOnError, decideStore, freshness } from '../../core/policy'
 import type { CacheEntry } from '../../core/entry';
 import type { EdgeContext, FetchOutcome } from '../context';
 import { originRequestHeaders } from '../forward';
+import { classifyOriginError } from '../origins';
 import type { StepName, Transaction } from '../transaction';
 import { storeEntry } from './store';
 import { collectUpTo, streamResponse } from './stream';
+import { originFailed } from './synth';
 
 /** RFC 5861 §4: the errors stale-if-error covers. */
 function isServerError(status: number): boolean {
@@ -45,7 +47,13 @@ export async function fillFromOrigin(ctx: EdgeContext, tx: Transaction): Promise
     ctx.metrics.notStored.labels('too-large').inc();
     return { kind: 'own', response, prefix: [] };
   }
-  const body = await collectUpTo(response.body, limit);
+  let body: Awaited<ReturnType<typeof collectUpTo>>;
+  try {
+    body = await collectUpTo(response.body, limit);
+  } catch (err) {
+    // A body cut off mid-way is the origin failing (stale-if-error applies), not a bug here.
+    throw classifyOriginError(err, 'origin body');
+  }
   if (!body.complete) {
     // Over the limit: not stored, and the rest of the body streams to this client (never buffered whole).
     ctx.metrics.notStored.labels('too-large').inc();
@@ -111,13 +119,11 @@ function leaderFill(this: Transaction): Promise<FetchOutcome> {
 
 function staleOrError(tx: Transaction, err: unknown): StepName {
   const entry = tx.entry;
-  if (entry !== undefined && canServeStaleOnError(entry, Date.now())) {
+  if (entry !== undefined && err instanceof OriginError && canServeStaleOnError(entry, Date.now())) {
     tx.status = 'STALE';
     return 'deliver';
   }
-  tx.synthCode = err instanceof OriginTimeoutError ? 504 : 502;
-  tx.synthMessage = err instanceof OriginTimeoutError ? 'Gateway Timeout: the origin did not answer in time' : 'Bad Gateway: the origin could not be reached';
-  return 'synth';
+  return originFailed(tx, err);
 }
 
 function useOutcome(tx: Transaction, outcome: FetchOutcome, mine: boolean): StepName {

@@ -1,4 +1,5 @@
 // synth: responses the edge makes itself (400, 421, 502, 504, 500): short text, never cached.
+import { BadRequestError, ClientAbortError, OriginTimeoutError } from '../../core/errors';
 import { CACHE_STATUS, CACHE_STATUS_HEADER, X_CACHE } from '../../core/status';
 import type { StepName, Transaction } from '../transaction';
 
@@ -26,4 +27,25 @@ export function synth(tx: Transaction): StepName {
   if (tx.req.method === 'HEAD') res.end();
   else res.end(body);
   return 'done';
+}
+
+/**
+ * What an origin request's failure becomes: 400 for a request we cannot forward, nothing for a client
+ * that went away, 504 for a timeout (nginx's word for it), 502 for the rest.
+ */
+export function originFailed(tx: Transaction, err: unknown): StepName {
+  if (err instanceof ClientAbortError) {
+    tx.res.destroy();
+    return 'done';
+  }
+  if (err instanceof BadRequestError) {
+    tx.synthCode = 400;
+    tx.synthMessage = 'Bad Request: the request cannot be forwarded as it is';
+    tx.status = 'BYPASS';
+    return 'synth';
+  }
+  const timeout = err instanceof OriginTimeoutError;
+  tx.synthCode = timeout ? 504 : 502;
+  tx.synthMessage = timeout ? 'Gateway Timeout: the origin did not answer in time' : 'Bad Gateway: the origin could not be reached';
+  return 'synth';
 }
