@@ -2,7 +2,7 @@
 // decode-once memoisation, the envelope/raw format, size limits, tag indexes and purge.
 import { createHash } from 'node:crypto';
 import { EntryDecodeError } from './errors';
-import { decodeEntry, encodeEntry, entryLifetimeSeconds } from './entry';
+import { decodeEntry, encodeEntry, entryHeader, entryLifetimeSeconds } from './entry';
 import type { CacheEntry, EntryFormat, RawFormatOptions } from './entry';
 import { createKeyFunction, keyForUrl } from './key';
 import { componentLogger, RateLimitedLog } from './logger';
@@ -54,6 +54,12 @@ export function createPageCache(options: PageCacheOptions): PageCache {
   const metrics = options.metrics ?? cacheMetrics();
   const log = new RateLimitedLog(componentLogger('cache'));
   const tooLarge = metrics.notStored.labels('too-large');
+  const rawMismatch = metrics.notStored.labels('raw-format');
+  const rawType = mediaType(raw.defaultContentType);
+
+  function fitsRaw(entry: CacheEntry): boolean {
+    return entry.status === 200 && mediaType(entryHeader(entry, 'content-type') ?? raw.defaultContentType) === rawType;
+  }
   const stored = metrics.stored.labels(store.kind === 'memory' ? 'l1' : 'l2');
 
   // Values read from memcached arrive as new Buffers each time. For small ones, the last decoded entry
@@ -116,6 +122,12 @@ export function createPageCache(options: PageCacheOptions): PageCache {
       return v === undefined ? undefined : decoded(key, v);
     },
     async put(key: string, entry: CacheEntry): Promise<boolean> {
+      if (format === 'raw' && !fitsRaw(entry)) {
+        // A raw entry is served back as 200 with the configured type (nginx's default_type): a JSON page or
+        // a 404 stored raw would come back as an HTML 200, so only what it would faithfully restore is stored.
+        rawMismatch.inc();
+        return false;
+      }
       const { value, flags } = encodeEntry(entry, format, raw.gzipFlag);
       if (value.length > maxEntryBytes) {
         tooLarge.inc();
@@ -181,4 +193,10 @@ export function createPageCache(options: PageCacheOptions): PageCache {
 }
 
 function noop(): void {}
+
+/** 'Text/HTML; charset=utf-8' -> 'text/html'. */
+function mediaType(contentType: string): string {
+  const semi = contentType.indexOf(';');
+  return (semi === -1 ? contentType : contentType.slice(0, semi)).trim().toLowerCase();
+}
 

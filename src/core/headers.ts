@@ -47,17 +47,29 @@ export function connectionTokens(value: HeaderValue): Set<string> | undefined {
   return out.size > 0 ? out : undefined;
 }
 
-/** The flat [name, value, ...] list worth storing from a response's headers (names lower-case). */
+/**
+ * The flat [name, value, ...] list worth storing from a response's headers (names lower-case). A stored
+ * body with a Content-Encoding always carries Vary: Accept-Encoding, since the cache serves it to clients
+ * that accept the coding and decodes it for the others.
+ */
 export function storableHeaders(headers: Readonly<Record<string, HeaderValue>>): string[] {
   const extra = connectionTokens(headers['connection']);
   const out: string[] = [];
+  let encoded = false;
+  let varyAt = -1;
   for (const name of Object.keys(headers)) {
     const lower = name.toLowerCase();
     if (NOT_STORED.has(lower) || extra?.has(lower)) continue;
     const value = headers[name];
     if (value === undefined) continue;
+    if (lower === 'content-encoding') encoded = true;
+    if (lower === 'vary' && varyAt === -1) varyAt = out.length;
     if (Array.isArray(value)) for (const v of value as readonly string[]) out.push(lower, v);
     else out.push(lower, String(value));
+  }
+  if (encoded) {
+    if (varyAt === -1) out.push('vary', 'Accept-Encoding');
+    else if (!/(^|,)\s*(accept-encoding|\*)\s*(,|$)/i.test(out[varyAt + 1]!)) out[varyAt + 1] = `${out[varyAt + 1]}, Accept-Encoding`;
   }
   return out;
 }

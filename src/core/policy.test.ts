@@ -67,6 +67,11 @@ describe('freshness lifetime (RFC 9111 §4.2.1)', () => {
     expect(d.store && d.ttlSeconds).toBe(ttl);
   });
 
+  it('keeps the Age a response arrived with', () => {
+    const d = decide({ 'cache-control': 'max-age=60', age: '50' });
+    expect(d.store && [d.ttlSeconds, d.initialAgeSeconds]).toEqual([10, 50]);
+  });
+
   it('without a stated lifetime and a default of 0, does not store', () => {
     expect(decide({}, 200, GET, { ...opts, defaultTtlSeconds: 0 })).toEqual({ store: false, reason: 'no-freshness' });
   });
@@ -82,6 +87,7 @@ describe('stale windows (RFC 5861, RFC 9111 §4.2.4)', () => {
     expect(decide({ 'cache-control': 'max-age=60, stale-while-revalidate=30, stale-if-error=600', 'surrogate-key': 'a b' })).toEqual({
       store: true,
       ttlSeconds: 60,
+      initialAgeSeconds: 0,
       staleWhileRevalidateSeconds: 30,
       staleIfErrorSeconds: 600,
       tags: ['a', 'b'],

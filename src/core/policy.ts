@@ -36,7 +36,10 @@ export type NotStoredReason =
 export type StoreDecision =
   | {
       readonly store: true;
+      /** Freshness left now (lifetime less the Age the response arrived with). */
       readonly ttlSeconds: number;
+      /** The Age it arrived with (RFC 9111 §4.2.3), so delivered Age = this + time stored here. */
+      readonly initialAgeSeconds: number;
       readonly staleWhileRevalidateSeconds: number;
       readonly staleIfErrorSeconds: number;
       readonly tags: readonly string[];
@@ -90,12 +93,13 @@ export function decideStore(
   if (!policy.storable()) return { store: false, reason: 'not-storable' };
 
   let ttl: number;
+  const ageHeader = Number(headerString(response.headers['age']) ?? 0);
+  const initialAge = Number.isFinite(ageHeader) && ageHeader > 0 ? Math.floor(ageHeader) : 0;
   const explicit = cc.has('s-maxage') || cc.has('max-age') || response.headers['expires'] !== undefined;
   if (explicit) {
     // RFC 9111 §4.2.3: what is left of the lifetime once the Age the response already has is taken off
     // (the response arrives now, so its resident time here is zero).
-    const age = Number(headerString(response.headers['age']) ?? 0);
-    ttl = Math.floor(policy.maxAge() - (Number.isFinite(age) && age > 0 ? age : 0));
+    ttl = Math.floor(policy.maxAge() - initialAge);
   } else {
     ttl = opts.defaultTtlSeconds;
   }
@@ -112,6 +116,7 @@ export function decideStore(
   return {
     store: true,
     ttlSeconds: ttl,
+    initialAgeSeconds: explicit ? initialAge : 0,
     staleWhileRevalidateSeconds: swr,
     staleIfErrorSeconds: sie,
     tags: parseTags(response.headers[SURROGATE_KEY]),

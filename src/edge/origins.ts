@@ -56,6 +56,12 @@ export function classifyOriginError(err: unknown, url: string): OriginError {
   return new OriginUnavailableError(`origin ${url} failed: ${typeof code === 'string' ? code : e.message}`, { cause: e });
 }
 
+function clientGone(body: Readable | null): boolean {
+  if (body === null) return false;
+  const socket = (body as { socket?: { destroyed?: boolean } }).socket;
+  return socket?.destroyed === true;
+}
+
 export function createOrigins(opts: ResolvedEdgeOptions, metrics: CacheMetrics, now: () => number = Date.now): Origins {
   const log = new RateLimitedLog(componentLogger('origin'));
   const states: OriginState[] = opts.origins.map((origin) => ({
@@ -151,8 +157,9 @@ export function createOrigins(opts: ResolvedEdgeOptions, metrics: CacheMetrics, 
         } catch (err) {
           const code = (err as { code?: unknown }).code;
           if (typeof code === 'string' && REQUEST_CODES.has(code)) throw new BadRequestError(`request refused: ${code}`, { cause: err });
-          // The client stopped sending its body: the origin did nothing wrong, so its health is untouched.
-          if (req.body !== null && (req.body.destroyed || req.body.readableAborted)) throw new ClientAbortError('client aborted its request body');
+          // The client went away while sending its body: the origin did nothing wrong, so its health is
+          // untouched. (The body stream itself is destroyed by undici on any failure; the client's socket is not.)
+          if (clientGone(req.body)) throw new ClientAbortError('client aborted its request body');
           last = classifyOriginError(err, s.origin.base);
           errCounter.inc();
           errSeconds.observe((performance.now() - t0) / 1000);

@@ -63,8 +63,10 @@ export async function fillFromOrigin(ctx: EdgeContext, tx: Transaction): Promise
     status: response.statusCode,
     headers: storableHeaders(response.headers),
     body: body.chunks.length === 1 ? body.chunks[0]! : Buffer.concat(body.chunks, body.size),
-    storedAt: Date.now(),
-    ttlSeconds: decision.ttlSeconds,
+    // RFC 9111 §4.2.3: dated back by the Age it arrived with and counted from when the request came in
+    // (the origin's response time is part of the age); delivered Age and freshness count from this point.
+    storedAt: tx.now - decision.initialAgeSeconds * 1000,
+    ttlSeconds: decision.ttlSeconds + decision.initialAgeSeconds,
     staleWhileRevalidateSeconds: decision.staleWhileRevalidateSeconds,
     staleIfErrorSeconds: decision.staleIfErrorSeconds,
     tags: decision.tags,
