@@ -27,7 +27,7 @@ import { resolveMiddlewareOptions } from './options';
 import type { MiddlewareOptions, ResolvedMiddlewareOptions } from './options';
 import { acceptsEncoding } from '../src/core/accept';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { acquireLock, lockKeyFor, releaseLock } from '../src/core/lock';
+import { acquireLock, isMarkedUncacheable, lockKeyFor, markUncacheable, releaseLock } from '../src/core/lock';
 import { onlyIgnoredCookies } from '../src/core/cookies';
 import { hasAnyCookie } from './request';
 
@@ -78,8 +78,11 @@ interface MissState {
   readonly key: string;
   readonly now: number;
   decision: StoreDecision | undefined;
-  /** Resolves the single-flight entry that coalesced requests wait on; a no-op when not leading. */
-  release: () => void;
+  /**
+   * Resolves the single-flight entry that coalesced requests wait on (a no-op when not leading); told
+   * whether the page was stored, which decides how a held fill lock is let go.
+   */
+  release: (stored?: boolean) => void;
 }
 
 function noop(): void {}
@@ -315,6 +318,8 @@ async function leadShared(ctx: Context, req: Request, res: Response, next: NextF
   let lock = await acquireLock(store, lockKey, lockSeconds);
   const deadline = Date.now() + ctx.opts.coalesceWaitMs;
   while (lock === 'held' && Date.now() < deadline && !res.destroyed) {
+    // Uncacheable last time (hit-for-miss): nothing to wait for, render now.
+    if (await isMarkedUncacheable(store, lockKey)) break;
     await sleep(LOCK_POLL_MS);
     // Past this process's L1, which may hold the stale copy that made this a miss.
     store.evictLocal(key);
@@ -331,9 +336,13 @@ async function leadShared(ctx: Context, req: Request, res: Response, next: NextF
     lock = await acquireLock(store, lockKey, lockSeconds);
   }
   const held = lock === 'acquired';
-  const finish = function finished(): void {
+  const finish = function finished(stored?: boolean): void {
     release();
-    if (held) releaseLock(store, lockKey);
+    if (!held) return;
+    // Stored: waiters find the page. Not stored (private, too large...): leave the hit-for-miss mark so
+    // other processes render at once instead of queueing behind the lock.
+    if (stored === true) releaseLock(store, lockKey);
+    else markUncacheable(store, lockKey);
   };
   if (res.destroyed) {
     finish();
@@ -353,7 +362,7 @@ function render(
   now: number,
   status: CacheStatus,
   lead: boolean,
-  release: () => void = noop,
+  release: (stored?: boolean) => void = noop,
 ): void {
   markStatus(ctx, res, status);
   // RFC 9111 §3: only GET responses are stored here; a HEAD miss is served by the app and not stored.

@@ -6,6 +6,10 @@ import type { CacheStore } from './store';
 export type LockState = 'acquired' | 'held' | 'unknown';
 
 const LOCK_VALUE = Buffer.from('1');
+/** Left in the lock's place when the fill found the page uncacheable (Varnish's hit-for-miss). */
+const PASS_VALUE = Buffer.from('pass');
+/** How long an uncacheable verdict stands before one fill is tried under the lock again. */
+export const HIT_FOR_MISS_SECONDS = 10;
 
 /** The lock's key: md5 of a text no page key can have (a host never holds \0), 32 hex like every key. */
 export function lockKeyFor(keyPrefix: string, key: string): string {
@@ -23,4 +27,20 @@ function released(): void {}
 /** Releases a lock this process holds; fire-and-forget (the TTL bounds a lost delete). */
 export function releaseLock(store: CacheStore, lockKey: string): void {
   store.delete(lockKey).then(released, released);
+}
+
+/**
+ * Releases the lock leaving a short "uncacheable" mark (Varnish's hit-for-miss): the page just fetched may
+ * not be stored (Set-Cookie, private, too large), so nobody should queue behind a lock for it; for
+ * HIT_FOR_MISS_SECONDS every process fetches it directly instead.
+ */
+export function markUncacheable(store: CacheStore, lockKey: string): void {
+  store.set(lockKey, PASS_VALUE, 0, HIT_FOR_MISS_SECONDS).then(released, released);
+}
+
+/** Whether the lock's key holds the uncacheable mark (then fetch at once, without waiting). */
+export async function isMarkedUncacheable(store: CacheStore, lockKey: string): Promise<boolean> {
+  store.evictLocal(lockKey);
+  const v = await store.get(lockKey);
+  return v !== undefined && v.value.equals(PASS_VALUE);
 }

@@ -38,6 +38,11 @@ export interface EdgeContext {
   readonly served: Readonly<Record<CacheStatus, { inc(): void }>>;
   /** True when the cache is shared with other processes (memcached), so an origin-stored page is not rewritten. */
   readonly sharedStore: boolean;
+  /**
+   * Keys whose last fill answered with a page that may not be stored, until when (ms): for those, misses
+   * go straight to the origin instead of waiting on a coalesced fill (Varnish's hit-for-miss). Bounded.
+   */
+  readonly uncacheable: Map<string, number>;
   /** Set when SIGTERM starts a drain: /healthz answers 503. */
   draining: boolean;
 }

@@ -86,6 +86,7 @@ export function createEdgeServer(input: Readonly<EdgeOptions> | ResolvedEdgeOpti
     accessLog: opts.accessLogSample > 0 ? componentLogger('access') : undefined,
     served,
     sharedStore: opts.store.memcached.length > 0,
+    uncacheable: new Map(),
     draining: false,
   };
 

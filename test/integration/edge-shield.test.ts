@@ -25,6 +25,11 @@ beforeAll(async () => {
         res.writeHead(200, { 'content-type': 'text/html', 'cache-control': 'max-age=300' });
         res.end(`cold page ${url}`);
       }, 300);
+    } else if (url.startsWith('/session')) {
+      setTimeout(() => {
+        res.writeHead(200, { 'content-type': 'text/html', 'set-cookie': 'sid=new', 'cache-control': 'max-age=300' });
+        res.end('personal page');
+      }, 250);
     } else if (url.startsWith('/swr')) {
       setTimeout(() => {
         res.writeHead(200, { 'content-type': 'text/html', 'cache-control': 'max-age=1, stale-while-revalidate=30' });
@@ -80,6 +85,20 @@ describe('two edge processes sharing memcached', () => {
       const replies = await Promise.all(Array.from({ length: 500 }, (_, i) => get(i % 2 === 0 ? e1.port : e2.port, '/cold/herd', agent)));
       expect(replies.every((r) => r.status === 200 && r.body.toString() === 'cold page /cold/herd')).toBe(true);
       expect(origin.hits('/cold/herd')).toBe(1);
+    } finally {
+      agent.destroy();
+    }
+  });
+
+  it('does not queue requests for an uncacheable page behind the fill lock (hit-for-miss)', async () => {
+    const agent = new http.Agent({ keepAlive: true, maxSockets: Infinity });
+    try {
+      // The first round finds out the page sets a cookie; the lock is left marked "uncacheable".
+      await Promise.all(Array.from({ length: 4 }, (_, i) => get(i % 2 === 0 ? e1.port : e2.port, '/session', agent)));
+      const round = await Promise.all(Array.from({ length: 20 }, (_, i) => get(i % 2 === 0 ? e1.port : e2.port, '/session', agent)));
+      expect(round.every((r) => r.status === 200 && r.headers['set-cookie']?.[0] === 'sid=new')).toBe(true);
+      // The origin takes 250 ms: both edges fetch in parallel instead of one waiting for the other's lock.
+      expect(Math.max(...round.map((r) => r.ms))).toBeLessThan(450);
     } finally {
       agent.destroy();
     }

@@ -5,7 +5,7 @@ import { compressEntry } from '../../core/compress';
 import { OriginError } from '../../core/errors';
 import { storableHeaders } from '../../core/headers';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { acquireLock, lockKeyFor, releaseLock } from '../../core/lock';
+import { acquireLock, HIT_FOR_MISS_SECONDS, isMarkedUncacheable, lockKeyFor, markUncacheable, releaseLock } from '../../core/lock';
 import { canServeStaleOnError, decideStore, freshness } from '../../core/policy';
 import type { CacheEntry } from '../../core/entry';
 import type { EdgeContext, FetchOutcome } from '../context';
@@ -89,29 +89,36 @@ const POLL_MS = 10;
 export async function fillShared(ctx: EdgeContext, tx: Transaction): Promise<FetchOutcome> {
   const { cache, opts } = ctx;
   if (!ctx.sharedStore || !opts.coalesce) return fillFromOrigin(ctx, tx);
+  const store = cache.store;
   const lockKey = lockKeyFor(cache.keyPrefix, tx.key);
   const lockSeconds = opts.lockTimeoutMs / 1000;
-  let state = await acquireLock(cache.store, lockKey, lockSeconds);
+  let state = await acquireLock(store, lockKey, lockSeconds);
   const deadline = Date.now() + opts.lockTimeoutMs;
   while (state === 'held' && Date.now() < deadline) {
+    // Uncacheable last time (hit-for-miss): nothing to wait for, fetch now.
+    if (await isMarkedUncacheable(store, lockKey)) return fillFromOrigin(ctx, tx);
     await sleep(POLL_MS);
     // Past this process's L1, which may hold the stale copy that started this fill.
-    cache.store.evictLocal(tx.key);
+    store.evictLocal(tx.key);
     const entry = await cache.get(tx.key);
     if (entry !== undefined && freshness(entry, Date.now()) === 'fresh') {
       ctx.metrics.coalesced.inc();
       return { kind: 'page', entry, stored: false };
     }
-    state = await acquireLock(cache.store, lockKey, lockSeconds);
+    state = await acquireLock(store, lockKey, lockSeconds);
   }
   if (state !== 'acquired') return fillFromOrigin(ctx, tx);
+  let outcome: FetchOutcome | undefined;
   try {
-    const outcome = await fillFromOrigin(ctx, tx);
+    outcome = await fillFromOrigin(ctx, tx);
     // Hold the lock until the page is in memcached, so waiters find it when the lock goes.
     if (outcome.kind === 'page' && outcome.stored) await outcome.written;
     return outcome;
   } finally {
-    releaseLock(cache.store, lockKey);
+    // A page that answered but may not be stored leaves the hit-for-miss mark; an origin error does not
+    // (the next fill should still be coalesced).
+    if (outcome !== undefined && outcome.kind === 'own' && outcome.response.statusCode < 500) markUncacheable(store, lockKey);
+    else releaseLock(store, lockKey);
   }
 }
 
@@ -128,12 +135,19 @@ function staleOrError(tx: Transaction, err: unknown): StepName {
   return originFailed(tx, err);
 }
 
+const UNCACHEABLE_MAX = 10_000;
+
 function useOutcome(tx: Transaction, outcome: FetchOutcome, mine: boolean): StepName {
   if (outcome.kind === 'page') {
     tx.entry = outcome.entry;
     return 'deliver';
   }
   const response = outcome.response;
+  if (mine && response.statusCode < 500) {
+    const marks = tx.ctx.uncacheable;
+    if (marks.size >= UNCACHEABLE_MAX) marks.clear();
+    marks.set(tx.key, Date.now() + HIT_FOR_MISS_SECONDS * 1000);
+  }
   // RFC 5861 §4: an origin 5xx is an error a stale entry may stand in for.
   if (isServerError(response.statusCode) && tx.entry !== undefined && canServeStaleOnError(tx.entry, Date.now())) {
     if (mine) response.body.dump().catch(ignore);
@@ -151,8 +165,14 @@ function useOutcome(tx: Transaction, outcome: FetchOutcome, mine: boolean): Step
 function ignore(): void {}
 const NOT_WRITTEN: Promise<boolean> = Promise.resolve(false);
 
-export function fetch(tx: Transaction): Promise<StepName> {
+export function fetch(tx: Transaction): StepName | Promise<StepName> {
   const ctx = tx.ctx;
+  const mark = ctx.uncacheable.get(tx.key);
+  if (mark !== undefined) {
+    // Hit-for-miss: this page was just found uncacheable; fetch it for this client alone, no waiting.
+    if (mark > Date.now()) return 'pass';
+    ctx.uncacheable.delete(tx.key);
+  }
   if (ctx.opts.coalesce) {
     const pending = ctx.inflight.pending(tx.key);
     if (pending !== undefined) {
