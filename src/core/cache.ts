@@ -40,11 +40,21 @@ export interface PageCache {
   purge(urls: readonly string[], tags: readonly string[]): Promise<string[]>;
 }
 
-/** The memcached key of a tag's index: md5 of a text no page key can have (a host never holds \0). */
-export function tagIndexKey(keyPrefix: string, tag: string): string {
-  return createHash('md5').update(`${keyPrefix}\0tag\0${tag}`).digest('hex');
+/**
+ * The memcached key of chunk `chunk` of a tag's index (chunk 0 keeps the original single-index key): md5 of a
+ * text no page key can have (a host never holds \0).
+ */
+export function tagIndexKey(keyPrefix: string, tag: string, chunk = 0): string {
+  return createHash('md5').update(chunk === 0 ? `${keyPrefix}\0tag\0${tag}` : `${keyPrefix}\0tag\0${tag}\0${chunk}`).digest('hex');
 }
 
+/** Where the number of a tag's current index chunk is kept. */
+function tagHeadKey(keyPrefix: string, tag: string): string {
+  return createHash('md5').update(`${keyPrefix}\0taghead\0${tag}`).digest('hex');
+}
+
+/** (tag, key) pairs this process indexed lately: re-storing a page does not append its key again. */
+const INDEXED_MAX = 50_000;
 
 const SAME_BYTES_LIMIT = 64 * 1024;
 const SAME_BYTES_MAX = 128;
@@ -96,15 +106,46 @@ export function createPageCache(options: PageCacheOptions): PageCache {
     }
   }
 
+  // Tag indexes: a tag's page keys, space-separated, appended to chunk h of the tag's index; when the store
+  // refuses a chunk (memcached's item size), writers move to chunk h+1 and record h+1 at the tag's head key.
+  // Purge reads chunks 0..h. Indexes never expire (memcached may evict them under memory pressure, which
+  // then loses that tag's purge: size memcached so it does not evict).
+  let indexed = new Set<string>();
+  const heads = new Map<string, number>();
+
+  async function storedHead(tag: string): Promise<number> {
+    const hk = tagHeadKey(keyPrefix, tag);
+    store.evictLocal(hk);
+    const v = await store.get(hk);
+    const n = v === undefined ? 0 : Number(v.value.toString('latin1'));
+    return Number.isSafeInteger(n) && n >= 0 ? n : 0;
+  }
+
+  async function headOf(tag: string): Promise<number> {
+    return heads.get(tag) ?? (await storedHead(tag));
+  }
+
   async function indexTags(key: string, tags: readonly string[]): Promise<void> {
     const member = Buffer.from(`${key} `);
     for (const tag of tags) {
-      const ik = tagIndexKey(keyPrefix, tag);
-      // append keeps the index's own expiry; create it (never expiring, evicted only under memory
-      // pressure) the first time. A lost race on add means someone else created it: append again.
-      if (await store.append(ik, member)) continue;
-      if (await store.add(ik, member, 0, 0)) continue;
-      await store.append(ik, member);
+      const pair = `${tag}\0${key}`;
+      if (indexed.has(pair)) continue;
+      let head = await headOf(tag);
+      for (let tries = 0; tries < 4; tries++) {
+        const chunk = tagIndexKey(keyPrefix, tag, head);
+        // append keeps the chunk's own expiry; add creates it (never expiring) the first time.
+        if ((await store.append(chunk, member)) || (await store.add(chunk, member, 0, 0)) === true) {
+          if (indexed.size >= INDEXED_MAX) indexed = new Set();
+          indexed.add(pair);
+          heads.set(tag, head);
+          break;
+        }
+        // The chunk exists but took no more (full), or a race: move on to the next chunk, never behind
+        // one another process already moved to.
+        head = Math.max(head + 1, await storedHead(tag));
+        heads.set(tag, head);
+        await store.set(tagHeadKey(keyPrefix, tag), Buffer.from(String(head)), 0, 0);
+      }
     }
   }
 
@@ -174,12 +215,19 @@ export function createPageCache(options: PageCacheOptions): PageCache {
   async function purgeTagKeys(tags: readonly string[]): Promise<string[]> {
     const out: string[] = [];
     for (const tag of tags) {
-      const ik = tagIndexKey(keyPrefix, tag);
-      store.evictLocal(ik);
-      const index = await store.get(ik);
-      await store.delete(ik);
-      if (index === undefined) continue;
-      const keys = new Set(index.value.toString('latin1').split(' ').filter((k) => k.length === 32));
+      heads.delete(tag);
+      const head = await storedHead(tag);
+      const keys = new Set<string>();
+      for (let chunk = 0; chunk <= head; chunk++) {
+        const ik = tagIndexKey(keyPrefix, tag, chunk);
+        store.evictLocal(ik);
+        const index = await store.get(ik);
+        await store.delete(ik);
+        if (index === undefined) continue;
+        for (const k of index.value.toString('latin1').split(' ')) if (k.length === 32) keys.add(k);
+      }
+      // Pages stored again after this purge must be indexed again.
+      indexed = new Set();
       for (const key of keys) {
         await store.delete(key);
         metrics.purged.labels('tag').inc();

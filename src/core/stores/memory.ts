@@ -102,6 +102,8 @@ export function createMemoryStore(options: MemoryStoreOptions): MemoryStore {
     append(key: string, value: Buffer): Promise<boolean> {
       const old = lru.get(key);
       if (old === undefined) return Promise.resolve(false);
+      // Like memcached past its item size: refused, and what is there stays.
+      if (old.value.length + value.length > maxEntryBytes) return Promise.resolve(false);
       const remaining = lru.getRemainingTTL(key);
       const ttlSeconds = Number.isFinite(remaining) && remaining > 0 ? remaining / 1000 : 0;
       return Promise.resolve(put(key, storedValue(Buffer.concat([old.value, value]), old.flags), ttlSeconds));
