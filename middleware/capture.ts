@@ -67,10 +67,10 @@ export class ResponseCapture<T> {
     if (buf.length === 0) return;
     this.bytes += buf.length;
     if (this.bytes > this.maxBytes) {
-      // We buffer at most maxBytes, then stop storing; the response still streams to the client.
-      this.buffering = false;
+      // We buffer at most maxBytes, then stop storing; the response still streams to the client. Settled
+      // now, not at finish, so requests waiting on this render go their own way at once.
       this.tooLarge = true;
-      this.chunks = [];
+      this.settle('too-large');
       return;
     }
     this.chunks.push(buf);

@@ -66,6 +66,13 @@ export function createMemoryStore(options: MemoryStoreOptions): MemoryStore {
     return own === 0 ? maxTtlMs : Math.min(own, maxTtlMs);
   }
 
+  function putValue(key: string, value: StoredValue, ttlSeconds: number): boolean {
+    // A value read from memcached may be a view into a larger receive buffer: own its bytes (the decoded
+    // memo, if any, is rebuilt from the copy on the next hit) so L1's byte count is what it holds.
+    const owned = own(value.value);
+    return put(key, owned === value.value ? value : storedValue(owned, value.flags), ttlSeconds);
+  }
+
   function put(key: string, value: StoredValue, ttlSeconds: number): boolean {
     if (value.value.length > maxEntryBytes) {
       tooBig.inc();
@@ -117,7 +124,7 @@ export function createMemoryStore(options: MemoryStoreOptions): MemoryStore {
       // As L1 this drops a possibly outdated copy; as the only store (tier l2) it holds the truth, so no-op.
       if (tier === 'l1') lru.delete(key);
     },
-    putValue: put,
+    putValue,
     health(): readonly NodeHealth[] {
       return [{ name: 'memory', up: true, failures: 0, retryAt: 0 }];
     },
