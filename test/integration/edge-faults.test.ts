@@ -174,3 +174,39 @@ it('survives a client that goes away mid-delivery', async () => {
     await edge.close();
   }
 });
+
+it('an active health probe marks a failing origin down and sends traffic to the healthy one', async () => {
+  let sick = false;
+  const a = await startOrigin((req, res) => {
+    if (req.url === '/health') {
+      res.writeHead(sick ? 503 : 200);
+      res.end();
+      return;
+    }
+    res.writeHead(200, { 'content-type': 'text/plain', 'cache-control': 'no-store' });
+    res.end('from a');
+  });
+  const b = await startOrigin((req, res) => {
+    res.writeHead(200, { 'content-type': 'text/plain', 'cache-control': 'no-store' });
+    res.end(req.url === '/health' ? '' : 'from b');
+  });
+  seq++;
+  const edge = createEdgeServer(
+    { origin: [a.url, b.url], port: 0, host: '127.0.0.1', originHealthPath: '/health', originHealthIntervalMs: 50, originMaxFails: 1, originFailTimeoutMs: 60000 },
+    { registry: new Registry() },
+  );
+  const port = await edge.listen();
+  try {
+    const before = new Set<string>();
+    for (let i = 0; i < 6; i++) before.add((await request(port, `/x${i}`)).body.toString());
+    expect(before).toEqual(new Set(['from a', 'from b']));
+    sick = true;
+    await sleep(300);
+    expect(edge.health().origins.find((o) => o.url === a.url)?.up).toBe(false);
+    for (let i = 0; i < 6; i++) expect((await request(port, `/y${i}`)).body.toString()).toBe('from b');
+  } finally {
+    await edge.close();
+    await a.close();
+    await b.close();
+  }
+});
