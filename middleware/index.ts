@@ -1,7 +1,7 @@
 // pageCache(options): the Express full-page cache middleware. recv (bypass rules) -> hash (contract key) ->
 // lookup (in-process tier synchronously, then memcached) -> HIT delivered here, or MISS: next() with the
 // response captured and stored after it has finished. A cache fault is a miss, never an error for the site.
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import type { NextFunction, Request, Response } from 'express';
 import { createPageCache } from '../src/core/cache';
 import type { PageCache } from '../src/core/cache';
@@ -183,6 +183,18 @@ function bypass(ctx: Context, res: ServerResponse, next: NextFunction): void {
   next();
 }
 
+function hasUnkeyedOverride(headers: IncomingHttpHeaders, host: string): boolean {
+  const xfh = headers['x-forwarded-host'];
+  if (xfh !== undefined && normalizeHost(Array.isArray(xfh) ? xfh[0] : xfh) !== host) return true;
+  return (
+    headers['x-original-url'] !== undefined ||
+    headers['x-rewrite-url'] !== undefined ||
+    headers['x-http-method-override'] !== undefined ||
+    headers['x-http-method'] !== undefined ||
+    headers['x-method-override'] !== undefined
+  );
+}
+
 function isBypassedPath(opts: ResolvedMiddlewareOptions, target: string): boolean {
   const prefixes = opts.bypassPathPrefixes;
   for (let i = 0; i < prefixes.length; i++) if (target.startsWith(prefixes[i]!)) return true;
@@ -214,6 +226,12 @@ function recv(ctx: Context, req: Request, res: Response, next: NextFunction): vo
   }
   const cookie = headers.cookie;
   if (cookie !== undefined && (opts.bypassAnyCookie ? !onlyIgnoredCookies(cookie, opts.ignoreCookies) : hasAnyCookie(cookie, opts.bypassCookies))) {
+    bypass(ctx, res, next);
+    return;
+  }
+  // Unkeyed headers an app may render from (Express's req.hostname with `trust proxy`, rewrite and method
+  // overrides): a request that sets them differently from what is keyed is neither served nor stored.
+  if (hasUnkeyedOverride(headers, host)) {
     bypass(ctx, res, next);
     return;
   }

@@ -237,6 +237,14 @@ describe('never stored', () => {
     expect(s.runs.get('b')).toBe(3);
   });
 
+  it('bypasses a request whose X-Forwarded-Host or override headers differ from what is keyed (no poisoning)', async () => {
+    const s = await site((app, runs) => app.get('/xfh', page(runs, 'xfh')));
+    expect((await request(s.port, '/xfh', { headers: { 'x-forwarded-host': 'evil.example' } })).headers['x-cache']).toBe('BYPASS');
+    expect((await request(s.port, '/xfh', { headers: { 'x-original-url': '/admin' } })).headers['x-cache']).toBe('BYPASS');
+    // A proxy in front that sets X-Forwarded-Host to the same host is fine.
+    expect((await request(s.port, '/xfh', { headers: { 'x-forwarded-host': 'example.com' } })).headers['x-cache']).toBe('MISS');
+  });
+
   it('caches a request whose only cookies are analytics ones', async () => {
     const s = await site((app, runs) => app.get('/c', page(runs, 'c')));
     await request(s.port, '/c', { headers: { cookie: '_ga=GA1.2.3; _gid=x' } });
