@@ -15,7 +15,7 @@ import { normalizeHost } from '../src/core/key';
 import { componentLogger, RateLimitedLog } from '../src/core/logger';
 import { cacheMetrics } from '../src/core/metrics';
 import type { CacheMetrics } from '../src/core/metrics';
-import { decideStore, freshness } from '../src/core/policy';
+import { decideStore, freshness, isResponseReason } from '../src/core/policy';
 import type { NotStoredReason, StoreDecision } from '../src/core/policy';
 import { CACHE_STATUS, CACHE_STATUS_HEADER, CACHE_STATUSES, X_CACHE } from '../src/core/status';
 import type { CacheStatus } from '../src/core/status';
@@ -53,7 +53,7 @@ export interface PageCacheMiddleware {
 }
 
 const NOT_STORED_REASONS = [
-  'method', 'authorization', 'status', 'no-store', 'private', 'no-cache', 'set-cookie', 'vary', 'not-storable', 'no-freshness', 'too-large',
+  'method', 'authorization', 'status', 'no-store', 'request-no-store', 'private', 'no-cache', 'set-cookie', 'vary', 'not-storable', 'no-freshness', 'too-large',
 ] as const satisfies readonly NotStoredReason[];
 
 /** Everything the request path needs, built once in the factory. */
@@ -72,6 +72,9 @@ interface Context {
 }
 
 /** Per-miss state carried by the capture (fixed shape). */
+/** How a render under the fill lock ended: stored, not storable for anyone (hit-for-miss), or neither. */
+type FillOutcome = boolean | 'uncacheable';
+
 interface MissState {
   readonly ctx: Context;
   readonly req: Request;
@@ -82,7 +85,7 @@ interface MissState {
    * Resolves the single-flight entry that coalesced requests wait on (a no-op when not leading); told
    * whether the page was stored, which decides how a held fill lock is let go.
    */
-  release: (stored?: boolean) => void;
+  release: (outcome?: FillOutcome) => void;
 }
 
 function noop(): void {}
@@ -354,13 +357,18 @@ async function leadShared(ctx: Context, req: Request, res: Response, next: NextF
     lock = await acquireLock(store, lockKey, lockSeconds);
   }
   const held = lock === 'acquired';
-  const finish = function finished(stored?: boolean): void {
+  let finished = false;
+  const finish = function finishFill(outcome?: FillOutcome): void {
+    // Several paths may report the end of one render (not stored at head time, then skipped); the first counts.
+    if (finished) return;
+    finished = true;
     release();
     if (!held) return;
-    // Stored: waiters find the page. Not stored (private, too large...): leave the hit-for-miss mark so
-    // other processes render at once instead of queueing behind the lock.
-    if (stored === true) releaseLock(store, lockKey);
-    else markUncacheable(store, lockKey);
+    // Not storable for anyone (private, Set-Cookie, too large...): leave the hit-for-miss mark so other
+    // processes render at once instead of queueing behind the lock. Stored, a client abort, a store fault,
+    // or the client's own no-store: just let the lock go.
+    if (outcome === 'uncacheable') markUncacheable(store, lockKey);
+    else releaseLock(store, lockKey);
   };
   if (res.destroyed) {
     finish();
@@ -380,7 +388,7 @@ function render(
   now: number,
   status: CacheStatus,
   lead: boolean,
-  release: (stored?: boolean) => void = noop,
+  release: (outcome?: FillOutcome) => void = noop,
 ): void {
   markStatus(ctx, res, status);
   // RFC 9111 §3: only GET responses are stored here; a HEAD miss is served by the app and not stored.
@@ -437,7 +445,7 @@ function invalidateOnSuccess(ctx: Context, res: ServerResponse, key: string): vo
 
 function notStored(state: MissState, reason: NotStoredReason): void {
   state.ctx.notStored[reason].inc();
-  state.release();
+  state.release(isResponseReason(reason) ? 'uncacheable' : false);
 }
 
 /** The store step of a miss, as a capture sink: decide at headers time, write after 'finish'. */
@@ -501,6 +509,6 @@ const MISS_SINK: CaptureSink<MissState> = {
     const state = capture.data;
     if (reason === 'too-large') state.ctx.notStored['too-large'].inc();
     else if (reason === 'aborted') state.ctx.aborted.inc();
-    state.release();
+    state.release(reason === 'too-large' ? 'uncacheable' : false);
   },
 };

@@ -34,6 +34,7 @@ export const DEFAULT_BYPASS_COOKIES: readonly string[] = [
   'sid',
   'session',
   'sessionid',
+  'express:sess',
   'koa.sess',
   'PHPSESSID',
   'laravel_session',
@@ -142,7 +143,8 @@ const KNOWN: readonly (keyof MiddlewareOptions)[] = [
 ];
 
 /** RFC 6265 §4.1.1 cookie-name is an RFC 7230 token; checked once here so request-time matching can stay a plain scan. */
-const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+// ':' is outside the RFC token set but real session cookies use it (cookie-session's 'express:sess').
+const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z:-]+$/;
 
 function isCacheStore(value: unknown): value is CacheStore {
   if (typeof value !== 'object' || value === null) return false;

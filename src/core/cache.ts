@@ -53,8 +53,8 @@ function tagHeadKey(keyPrefix: string, tag: string): string {
   return createHash('md5').update(`${keyPrefix}\0taghead\0${tag}`).digest('hex');
 }
 
-/** (tag, key) pairs this process indexed lately: re-storing a page does not append its key again. */
-const INDEXED_MAX = 50_000;
+/** Tags whose current chunk number this process remembers (dropped whole when full). */
+const HEADS_MAX = 10_000;
 
 const SAME_BYTES_LIMIT = 64 * 1024;
 const SAME_BYTES_MAX = 128;
@@ -68,7 +68,10 @@ export function createPageCache(options: PageCacheOptions): PageCache {
   const rawType = mediaType(raw.defaultContentType);
 
   function fitsRaw(entry: CacheEntry): boolean {
-    return entry.status === 200 && mediaType(entryHeader(entry, 'content-type') ?? raw.defaultContentType) === rawType;
+    if (entry.status !== 200 || mediaType(entryHeader(entry, 'content-type') ?? raw.defaultContentType) !== rawType) return false;
+    // Only gzip can be marked (by its flag); any other coding would come back as identity garbage.
+    const coding = (entryHeader(entry, 'content-encoding') ?? 'identity').trim().toLowerCase();
+    return coding === 'identity' || (coding === 'gzip' && raw.gzipFlag !== 0);
   }
   const stored = metrics.stored.labels(store.kind === 'memory' ? 'l1' : 'l2');
 
@@ -110,8 +113,13 @@ export function createPageCache(options: PageCacheOptions): PageCache {
   // refuses a chunk (memcached's item size), writers move to chunk h+1 and record h+1 at the tag's head key.
   // Purge reads chunks 0..h. Indexes never expire (memcached may evict them under memory pressure, which
   // then loses that tag's purge: size memcached so it does not evict).
-  let indexed = new Set<string>();
-  const heads = new Map<string, number>();
+  // Every store appends its key again (a purge made by another process cannot be seen from here, so no
+  // in-process shortcut may skip it); duplicates cost a few bytes and are dropped when a purge reads them.
+  let heads = new Map<string, number>();
+  function rememberHead(tag: string, head: number): void {
+    if (heads.size >= HEADS_MAX) heads = new Map();
+    heads.set(tag, head);
+  }
 
   async function storedHead(tag: string): Promise<number> {
     const hk = tagHeadKey(keyPrefix, tag);
@@ -128,23 +136,24 @@ export function createPageCache(options: PageCacheOptions): PageCache {
   async function indexTags(key: string, tags: readonly string[]): Promise<void> {
     const member = Buffer.from(`${key} `);
     for (const tag of tags) {
-      const pair = `${tag}\0${key}`;
-      if (indexed.has(pair)) continue;
       let head = await headOf(tag);
       for (let tries = 0; tries < 4; tries++) {
         const chunk = tagIndexKey(keyPrefix, tag, head);
         // append keeps the chunk's own expiry; add creates it (never expiring) the first time.
         if ((await store.append(chunk, member)) || (await store.add(chunk, member, 0, 0)) === true) {
-          if (indexed.size >= INDEXED_MAX) indexed = new Set();
-          indexed.add(pair);
-          heads.set(tag, head);
+          rememberHead(tag, head);
           break;
         }
         // The chunk exists but took no more (full), or a race: move on to the next chunk, never behind
-        // one another process already moved to.
-        head = Math.max(head + 1, await storedHead(tag));
-        heads.set(tag, head);
-        await store.set(tagHeadKey(keyPrefix, tag), Buffer.from(String(head)), 0, 0);
+        // one another process already moved to. Only a head that memcached holds is trusted: a purge
+        // reads chunks up to it.
+        const next = Math.max(head + 1, await storedHead(tag));
+        if (!(await store.set(tagHeadKey(keyPrefix, tag), Buffer.from(String(next)), 0, 0))) {
+          heads.delete(tag);
+          break;
+        }
+        head = next;
+        rememberHead(tag, head);
       }
     }
   }
@@ -177,7 +186,9 @@ export function createPageCache(options: PageCacheOptions): PageCache {
       }
       // memcached keeps the entry through its stale windows, so it can still be served on error.
       // Raw entries carry no times: nginx serves them while present, so they live for their freshness only.
-      const lifetime = format === 'envelope' ? entryLifetimeSeconds(entry) : entry.ttlSeconds;
+      // Raw entries are fresh while present (here and in nginx), so they live for the freshness left now.
+      const lifetime =
+        format === 'envelope' ? entryLifetimeSeconds(entry) : Math.max(1, Math.floor(entry.ttlSeconds - (Date.now() - entry.storedAt) / 1000));
       const ok = await store.set(key, value, flags, lifetime);
       if (ok) {
         stored.inc();
@@ -226,8 +237,6 @@ export function createPageCache(options: PageCacheOptions): PageCache {
         if (index === undefined) continue;
         for (const k of index.value.toString('latin1').split(' ')) if (k.length === 32) keys.add(k);
       }
-      // Pages stored again after this purge must be indexed again.
-      indexed = new Set();
       for (const key of keys) {
         await store.delete(key);
         metrics.purged.labels('tag').inc();

@@ -50,7 +50,7 @@ describe('storable (RFC 9111 §3, shared cache)', () => {
   it('honours a request no-store', () => {
     expect(decide({ 'cache-control': 'max-age=60' }, 200, { ...GET, headers: { host: 'x', 'cache-control': 'no-store' } })).toEqual({
       store: false,
-      reason: 'no-store',
+      reason: 'request-no-store',
     });
   });
 });

@@ -25,6 +25,7 @@ export type NotStoredReason =
   | 'authorization'
   | 'status'
   | 'no-store'
+  | 'request-no-store'
   | 'private'
   | 'no-cache'
   | 'set-cookie'
@@ -83,7 +84,8 @@ export function decideStore(
   if (response.headers['set-cookie'] !== undefined) return { store: false, reason: 'set-cookie' };
   if (!varyIsHandled(headerString(response.headers['vary']))) return { store: false, reason: 'vary' };
   const reqCc = parseCacheControl(request.headers['cache-control']);
-  if (reqCc.has('no-store')) return { store: false, reason: 'no-store' };
+  // The client's own no-store: this response is not stored, but the page is not uncacheable for others.
+  if (reqCc.has('no-store')) return { store: false, reason: 'request-no-store' };
 
   const policy = new CachePolicy(
     { method: request.method, url: request.url, headers: toPolicyHeaders(request.headers) },
@@ -163,4 +165,9 @@ export function ageSeconds(storedAt: number, now: number): number {
   if (storedAt === 0) return 0;
   const a = Math.floor((now - storedAt) / 1000);
   return a > 0 ? a : 0;
+}
+
+/** Reasons that come from the response itself: the page would not be storable for anyone (hit-for-miss). */
+export function isResponseReason(reason: NotStoredReason): boolean {
+  return reason !== 'request-no-store' && reason !== 'method' && reason !== 'authorization';
 }

@@ -24,7 +24,13 @@ export type FetchOutcome =
       /** Settles when the write is done (true if written); never rejects. */
       readonly written?: Promise<boolean>;
     }
-  | { readonly kind: 'own'; readonly response: Dispatcher.ResponseData; readonly prefix: readonly Buffer[] };
+  | {
+      readonly kind: 'own';
+      readonly response: Dispatcher.ResponseData;
+      readonly prefix: readonly Buffer[];
+      /** Whether the response itself made it unstorable (then the page gets a hit-for-miss mark). */
+      readonly uncacheable: boolean;
+    };
 
 export interface EdgeContext {
   readonly opts: ResolvedEdgeOptions;

@@ -133,3 +133,27 @@ it('in raw format, stores only what a raw entry restores faithfully (200 of the 
     await edge.close();
   }
 });
+
+it("a client's own Cache-Control: no-store does not stop the page being cached for others", async () => {
+  const { edge, port } = await edgeWith();
+  try {
+    const first = await request(port, '/nostore-client', { headers: { 'cache-control': 'no-store' } });
+    expect(first.headers['x-cache']).toBe('MISS');
+    expect((await request(port, '/nostore-client')).headers['x-cache']).toBe('MISS');
+    expect((await request(port, '/nostore-client')).headers['x-cache']).toBe('HIT');
+  } finally {
+    await edge.close();
+  }
+});
+
+it('answers 400 to two Host headers on a hit too', async () => {
+  const { edge, port } = await edgeWith();
+  try {
+    await request(port, '/two-hosts', { host: 'a.example' });
+    expect((await request(port, '/two-hosts', { host: 'a.example' })).headers['x-cache']).toBe('HIT');
+    const raw = await rawRequest(port, 'GET /two-hosts HTTP/1.1\r\nHost: a.example\r\nHost: b.example\r\n\r\n');
+    expect(raw.startsWith('HTTP/1.1 400')).toBe(true);
+  } finally {
+    await edge.close();
+  }
+});

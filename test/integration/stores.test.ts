@@ -130,6 +130,18 @@ describe('memcached store on several nodes', () => {
     }
   });
 
+  it('calls that time out together (one stall) count as one timeout', async () => {
+    const hang = await startHangingServer();
+    const store = createMemcachedStore({ servers: parseServerList('memcached', hang.address), timeoutMs: 100, retryAfterMs: 60000, timeoutsToOpen: 3 });
+    try {
+      await Promise.all(Array.from({ length: 10 }, (_, i) => store.get(`together-${i}`)));
+      expect(store.health()[0]!.up).toBe(true);
+    } finally {
+      await store.close();
+      await hang.close();
+    }
+  });
+
   it('one timeout does not open the breaker: a busy event loop is not a dead node', async () => {
     const hang = await startHangingServer();
     const store = createMemcachedStore({ servers: parseServerList('memcached', hang.address), timeoutMs: 100, retryAfterMs: 60000, timeoutsToOpen: 3 });

@@ -58,6 +58,8 @@ interface Node {
   failures: number;
   retryAt: number;
   probing: boolean;
+  /** When the last timeout was counted (timeouts within timeoutMs of it are the same stall). */
+  lastTimeoutAt: number;
   readonly up: { set(v: number): void };
 }
 
@@ -96,7 +98,7 @@ export function createMemcachedStore(options: MemcachedStoreOptions): CacheStore
     if (server) server.host = address.host;
     const up = metrics.nodeUp.labels(String(index));
     up.set(1);
-    return { address, client, failures: 0, retryAt: 0, probing: false, up };
+    return { address, client, failures: 0, retryAt: 0, probing: false, lastTimeoutAt: 0, up };
   });
   const hitCounter = metrics.storeOps.labels('l2', 'get', 'hit');
   const missCounter = metrics.storeOps.labels('l2', 'get', 'miss');
@@ -133,15 +135,23 @@ export function createMemcachedStore(options: MemcachedStoreOptions): CacheStore
       log.warn({ node: node.address.name, op, err: e.message }, 'memcached refused a write');
       return;
     }
-    node.failures++;
     const probe = node.probing || node.retryAt !== 0;
     node.probing = false;
     metrics.storeErrors.labels('l2', op, (e as StoreTimeoutError).code).inc();
     // A refused or reset connection opens the breaker at once. A timeout may be our own busy event loop
-    // rather than the node, so only timeoutsToOpen of them in a row (with no success between) do.
-    if (e instanceof StoreTimeoutError && !probe && node.failures < timeoutsToOpen) {
-      log.warn({ node: node.address.name, op, err: e.message, failures: node.failures }, 'memcached call timed out');
-      return;
+    // (a GC pause) rather than the node, so only timeoutsToOpen of them in a row (no success between) do;
+    // memjs fails every call in flight at once on a timeout, and those count as one.
+    if (e instanceof StoreTimeoutError && !probe) {
+      const t = now();
+      if (t - node.lastTimeoutAt < timeoutMs / 2) return;
+      node.lastTimeoutAt = t;
+      node.failures++;
+      if (node.failures < timeoutsToOpen) {
+        log.warn({ node: node.address.name, op, err: e.message, failures: node.failures }, 'memcached call timed out');
+        return;
+      }
+    } else {
+      node.failures++;
     }
     node.retryAt = now() + retryAfterMs;
     node.up.set(0);

@@ -6,7 +6,7 @@ import { OriginError } from '../../core/errors';
 import { storableHeaders } from '../../core/headers';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { acquireLock, HIT_FOR_MISS_SECONDS, isMarkedUncacheable, lockKeyFor, markUncacheable, releaseLock } from '../../core/lock';
-import { canServeStaleOnError, decideStore, freshness } from '../../core/policy';
+import { canServeStaleOnError, decideStore, freshness, isResponseReason } from '../../core/policy';
 import type { CacheEntry } from '../../core/entry';
 import type { EdgeContext, FetchOutcome } from '../context';
 import { originRequestHeaders } from '../forward';
@@ -39,13 +39,13 @@ export async function fillFromOrigin(ctx: EdgeContext, tx: Transaction): Promise
   );
   if (!decision.store) {
     ctx.metrics.notStored.labels(decision.reason).inc();
-    return { kind: 'own', response, prefix: [] };
+    return { kind: 'own', response, prefix: [], uncacheable: isResponseReason(decision.reason) && response.statusCode < 500 };
   }
   const limit = ctx.opts.maxEntryBytes;
   const declared = Number(response.headers['content-length'] ?? -1);
   if (declared > limit) {
     ctx.metrics.notStored.labels('too-large').inc();
-    return { kind: 'own', response, prefix: [] };
+    return { kind: 'own', response, prefix: [], uncacheable: true };
   }
   let body: Awaited<ReturnType<typeof collectUpTo>>;
   try {
@@ -57,7 +57,7 @@ export async function fillFromOrigin(ctx: EdgeContext, tx: Transaction): Promise
   if (!body.complete) {
     // Over the limit: not stored, and the rest of the body streams to this client (never buffered whole).
     ctx.metrics.notStored.labels('too-large').inc();
-    return { kind: 'own', response, prefix: body.chunks };
+    return { kind: 'own', response, prefix: body.chunks, uncacheable: true };
   }
   const fetched: CacheEntry = {
     status: response.statusCode,
@@ -117,7 +117,7 @@ export async function fillShared(ctx: EdgeContext, tx: Transaction): Promise<Fet
   } finally {
     // A page that answered but may not be stored leaves the hit-for-miss mark; an origin error does not
     // (the next fill should still be coalesced).
-    if (outcome !== undefined && outcome.kind === 'own' && outcome.response.statusCode < 500) markUncacheable(store, lockKey);
+    if (outcome !== undefined && outcome.kind === 'own' && outcome.uncacheable) markUncacheable(store, lockKey);
     else releaseLock(store, lockKey);
   }
 }
@@ -143,7 +143,7 @@ function useOutcome(tx: Transaction, outcome: FetchOutcome, mine: boolean): Step
     return 'deliver';
   }
   const response = outcome.response;
-  if (mine && response.statusCode < 500) {
+  if (mine && outcome.uncacheable) {
     const marks = tx.ctx.uncacheable;
     if (marks.size >= UNCACHEABLE_MAX) marks.clear();
     marks.set(tx.key, Date.now() + HIT_FOR_MISS_SECONDS * 1000);

@@ -14,11 +14,28 @@ function refuse(tx: Transaction, code: number, message: string): StepName {
   return 'synth';
 }
 
+/**
+ * RFC 9112 §3.2: a request with more than one Host is answered 400 (Node keeps the first). A length test
+ * before the case-insensitive compare keeps this scan cheap on every request.
+ */
+function hasTwoHosts(raw: readonly string[]): boolean {
+  let seen = false;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    if (name.length === 4 && name.toLowerCase() === 'host') {
+      if (seen) return true;
+      seen = true;
+    }
+  }
+  return false;
+}
+
 export function recv(tx: Transaction): StepName {
   const req = tx.req;
   const opts = tx.ctx.opts;
   const host = normalizeHost(req.headers.host);
   if (host === undefined) return refuse(tx, 400, 'Bad Request: missing or invalid Host header');
+  if (hasTwoHosts(req.rawHeaders)) return refuse(tx, 400, 'Bad Request: more than one Host header');
   let target = req.url ?? '';
   if (target.charCodeAt(0) !== SLASH) {
     // RFC 9112 §3.2.2: absolute-form. Accept it only for the Host this request names; anything else
