@@ -1,14 +1,7 @@
 // Request-time header checks of the middleware's recv step: session cookies (Accept-Encoding is in core/accept.ts).
 // charCode/indexOf scans, no regex and no allocation: these run on every request, hits included.
 
-const SPACE = 0x20;
-const TAB = 0x09;
-const SEMI = 0x3b;
-const EQUALS = 0x3d;
-
-function isOws(c: number): boolean {
-  return c === SPACE || c === TAB;
-}
+import { EQUALS, isOws, SEMI } from '../src/core/accept';
 
 /** True when the Cookie header holds a cookie with exactly this name (RFC 6265 §4.2.1: `name=value; ...`). */
 export function hasCookie(header: string, name: string): boolean {

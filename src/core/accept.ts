@@ -3,11 +3,12 @@
 
 const SPACE = 0x20;
 const TAB = 0x09;
-const SEMI = 0x3b;
+export const SEMI = 0x3b;
 const COMMA = 0x2c;
-const EQUALS = 0x3d;
+export const EQUALS = 0x3d;
 
-function isOws(c: number): boolean {
+/** RFC 9110 §5.6.3 optional whitespace: space or tab. */
+export function isOws(c: number): boolean {
   return c === SPACE || c === TAB;
 }
 
