@@ -4,7 +4,7 @@
 //   bare node:http server doing one memjs GET per request.
 // Every server sends the same identity bytes (the edge runs with --compression off), so all do the same job.
 // Load: wrk when installed (steadier at these rates), else autocannon. Usage:
-//   npm run build && node dist/bench/edge.js [--duration 10] [--rounds 3] [--connections 64] [--tool wrk|autocannon] [--bytes 10240]
+//   npm run build && node dist/bench/edge.js [--duration 10] [--rounds 3] [--connections 64] [--tool wrk|autocannon] [--bytes 10240] [--only NAME]
 import { execFile } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
@@ -55,6 +55,7 @@ async function main(): Promise<void> {
       'skip-nginx': { type: 'boolean', default: false },
       rounds: { type: 'string', default: '3' },
       'no-pin': { type: 'boolean', default: false },
+      only: { type: 'string' },
     },
   });
   const rounds = Number(values.rounds);
@@ -136,6 +137,9 @@ http { access_log off; client_body_temp_path ${dir}/b; proxy_temp_path ${dir}/p;
   const memjsPort = await freePort();
   await start(process.execPath, [SERVERS, 'memjs', String(memjsPort), mc], memjsPort);
   targets.push({ name: 'bare node:http + one memjs GET', port: memjsPort, pinned: canPin });
+  // --only SUBSTRING measures just the targets whose name contains it (all are still started).
+  const only = values.only;
+  if (only !== undefined) targets.splice(0, targets.length, ...targets.filter((t) => t.name.includes(only)));
   // Warm-up (JIT, connection pools) before anything is recorded.
   for (const t of targets) await measure(t.name, t.port, t.pinned, seconds);
 
