@@ -58,6 +58,28 @@ describe('bad configuration fails at start, naming the flag', () => {
   });
 });
 
+describe('a config file', () => {
+  it('configures the edge from a JSON file (flags beside it still apply)', async () => {
+    const origin = await startOrigin((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.end('configured');
+    });
+    const dir = mkdtempSync(path.join(tmpdir(), 'epc-cli-'));
+    const file = path.join(dir, 'edge.json');
+    writeFileSync(file, JSON.stringify({ origin: origin.url, ttl: 30, hosts: ['example.com'], keyPrefix: 'from-file:' }));
+    const edge = await startEdge(['--config', file, '--ttl', '45']);
+    try {
+      const ok = await request(edge.port, '/c');
+      expect(ok.body.toString()).toBe('configured');
+      expect((await request(edge.port, '/c')).headers['x-cache']).toBe('HIT');
+      expect((await request(edge.port, '/c', { host: 'other.example' })).status).toBe(421);
+    } finally {
+      await edge.stop();
+      await origin.close();
+    }
+  });
+});
+
 describe('a port in use', () => {
   it.each([['1'], ['2']])('stops with a message and exit code 1 (workers %s)', async (workers) => {
     const blocker = net.createServer();
