@@ -15,8 +15,9 @@ type ToWorker =
   | { epc: 'purge'; id: number; urls: string[]; tags: string[] }
   | { epc: 'evict'; id: number; keys: string[] }
   | { epc: 'health'; id: number }
-  | { epc: 'stats'; id: number };
-type FromWorker = { epc: 'reply'; id: number; value: unknown };
+  | { epc: 'stats'; id: number }
+  | { epc: 'drop'; id: number; keys: string[] };
+type FromWorker = { epc: 'reply'; id: number; value: unknown } | { epc: 'invalidated'; id: number; keys: string[] };
 
 const log = componentLogger('serve');
 /** A worker's exit code when it cannot listen (port in use, address not available). */
@@ -55,7 +56,12 @@ export async function serve(opts: ResolvedEdgeOptions): Promise<void> {
 }
 
 async function worker(opts: ResolvedEdgeOptions): Promise<void> {
-  const edge = createEdgeServer(opts);
+  // An unsafe request invalidated pages here: the primary tells the other workers (their L1 or embedded store).
+  const edge = createEdgeServer(opts, {
+    onInvalidate(keys) {
+      process.send?.({ epc: 'invalidated', id: 0, keys: [...keys] } satisfies FromWorker);
+    },
+  });
   // prom-client answers the primary's metrics requests from a worker only once an AggregatorRegistry
   // has been constructed there (that installs its IPC listener); it then reports the registries set here.
   new AggregatorRegistry();
@@ -80,6 +86,9 @@ async function worker(opts: ResolvedEdgeOptions): Promise<void> {
       case 'stats':
         requestCounts(edge.registry).then(reply, () => reply({}));
         break;
+      case 'drop':
+        edge.dropInvalidated(msg.keys);
+        break;
       default: {
         const never: never = msg;
         void never;
@@ -103,11 +112,17 @@ async function primary(opts: ResolvedEdgeOptions): Promise<void> {
   const waiting = new Map<number, { left: number; values: unknown[]; done: (v: unknown[]) => void }>();
   const workers = (): Worker[] => Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined && w.isConnected());
 
-  cluster.on('message', function onWorkerMessage(_w, m: unknown) {
-    if (!isMessage(m) || (m as FromWorker).epc !== 'reply') return;
+  cluster.on('message', function onWorkerMessage(from: Worker, m: unknown) {
+    if (!isMessage(m)) return;
+    const msg = m as FromWorker;
+    if (msg.epc === 'invalidated') {
+      for (const w of workers()) if (w !== from) w.send({ epc: 'drop', id: 0, keys: msg.keys } satisfies ToWorker);
+      return;
+    }
+    if (msg.epc !== 'reply') return;
     const pending = waiting.get(m.id);
     if (!pending) return;
-    pending.values.push((m as FromWorker).value);
+    pending.values.push(msg.value);
     if (--pending.left === 0) {
       waiting.delete(m.id);
       pending.done(pending.values);

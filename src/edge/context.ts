@@ -49,6 +49,8 @@ export interface EdgeContext {
    * go straight to the origin instead of waiting on a coalesced fill (Varnish's hit-for-miss). Bounded.
    */
   readonly uncacheable: Map<string, number>;
+  /** Told the keys an unsafe request invalidated here, so other workers can drop their copies. */
+  readonly onInvalidate: ((keys: readonly string[]) => void) | undefined;
   /** Set when SIGTERM starts a drain: /healthz answers 503. */
   draining: boolean;
 }

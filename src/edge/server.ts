@@ -38,12 +38,21 @@ export interface EdgeServer {
   purge(urls: readonly string[], tags: readonly string[]): Promise<string[]>;
   /** Drops keys from this process's in-process tier only (a purge made through another worker). */
   evictLocal(keys: readonly string[]): void;
+  /**
+   * Drops keys another worker invalidated: from L1 in front of memcached (memcached itself was already
+   * told), or from the embedded store, which is this worker's own.
+   */
+  dropInvalidated(keys: readonly string[]): void;
 }
 
 export interface CreateEdgeServerExtras {
   /** A Registry for this server's metrics (tests run several servers in one process). */
   registry?: Registry;
+  /** Called with the keys an unsafe request invalidated (a cluster worker tells the other workers). */
+  onInvalidate?: (keys: readonly string[]) => void;
 }
+
+function noop(): void {}
 
 function accessLogged(this: { tx: Transaction; t0: number }): void {
   const { tx, t0 } = this;
@@ -87,6 +96,7 @@ export function createEdgeServer(input: Readonly<EdgeOptions> | ResolvedEdgeOpti
     served,
     sharedStore: opts.store.memcached.length > 0,
     uncacheable: new Map(),
+    onInvalidate: extras.onInvalidate,
     draining: false,
   };
 
@@ -162,6 +172,12 @@ export function createEdgeServer(input: Readonly<EdgeOptions> | ResolvedEdgeOpti
     },
     evictLocal(keys): void {
       for (const key of keys) store.evictLocal(key);
+    },
+    dropInvalidated(keys): void {
+      for (const key of keys) {
+        if (ctx.sharedStore) store.evictLocal(key);
+        else store.delete(key).then(noop, noop);
+      }
     },
   };
   return edge;

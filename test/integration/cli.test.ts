@@ -133,6 +133,29 @@ describe('workers', () => {
   });
 });
 
+describe('workers and unsafe requests', () => {
+  it('a POST through one worker drops the page from every worker’s embedded store', async () => {
+    let version = 1;
+    const origin = await startOrigin((req, res) => {
+      if (req.method === 'POST') version++;
+      res.writeHead(200, { 'content-type': 'text/plain', 'cache-control': 'max-age=300' });
+      res.end(`v${version}`);
+    });
+    const edge = await startEdge(['--origin', origin.url, '--workers', '2']);
+    try {
+      for (let i = 0; i < 200 && origin.hits('/doc') < 2; i++) await request(edge.port, '/doc');
+      expect(origin.hits('/doc')).toBe(2);
+      expect((await request(edge.port, '/doc', { method: 'POST', body: 'edit' })).status).toBe(200);
+      await new Promise((r) => setTimeout(r, 100));
+      // Both workers now answer the new version: neither kept its old copy.
+      for (let i = 0; i < 20; i++) expect((await request(edge.port, '/doc')).body.toString()).toBe('v2');
+    } finally {
+      await edge.stop();
+      await origin.close();
+    }
+  });
+});
+
 describe('nginx-conf', () => {
   it('prints a config that nginx -t accepts', async () => {
     const r = await cli(['nginx-conf', '--memcached', '127.0.0.1:11211,127.0.0.1:11212', '--listen', '127.0.0.1:18080']);

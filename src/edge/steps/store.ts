@@ -44,5 +44,7 @@ export function invalidateAfterUnsafe(tx: Transaction, status: number, headers: 
   if (loc !== undefined) uris.push(loc);
   const cloc = sameHostUri(tx, headers['content-location']);
   if (cloc !== undefined) uris.push(cloc);
-  for (const uri of uris) cache.delete(cacheKey(cache.keyPrefix, tx.host, uri)).then(stored, storeFailed);
+  const keys = uris.map((uri) => cacheKey(cache.keyPrefix, tx.host, uri));
+  for (const key of keys) cache.delete(key).then(stored, storeFailed);
+  tx.ctx.onInvalidate?.(keys);
 }
