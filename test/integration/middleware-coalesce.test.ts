@@ -79,3 +79,17 @@ it('renders a page once for 200 concurrent requests on two sites sharing memcach
   expect(replies.every((r) => r.status === 200 && r.body.toString() === '<p>rendered 1</p>')).toBe(true);
   expect(runs.get('slow')).toBe(1);
 });
+
+it('does not queue renders of an uncacheable page behind the fill lock across sites (hit-for-miss)', async () => {
+  const runs = new Counter();
+  const keyPrefix = uniquePrefix('coalesce-hfm');
+  const sites = [];
+  for (let i = 0; i < 4; i++) sites.push(await slowSite({ memcached: mc.address, keyPrefix }, runs));
+  // The first round learns the page is private and leaves the mark.
+  await Promise.all(sites.map((site) => request(site.port, '/private')));
+  const t0 = Date.now();
+  const replies = await Promise.all(sites.map((site) => request(site.port, '/private')));
+  expect(replies.every((r) => r.status === 200 && r.body.toString() === '<p>mine</p>')).toBe(true);
+  // A render takes 150 ms: four sites render at once, instead of each waiting for the one before (600 ms).
+  expect(Date.now() - t0).toBeLessThan(400);
+});
