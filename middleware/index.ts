@@ -293,8 +293,7 @@ function serveIfFresh(ctx: Context, req: IncomingMessage, res: ServerResponse, s
     return true;
   }
   ctx.requests.HIT.inc();
-  // The small request view is the one allocation deliverEntry needs beyond writeHead's header list.
-  deliverEntry(res, { method: req.method, ifNoneMatch: req.headers['if-none-match'], ifModifiedSince: req.headers['if-modified-since'] }, entry, 'HIT', now);
+  deliverEntry(res, req, entry, 'HIT', now);
   return true;
 }
 

@@ -40,7 +40,7 @@ describe('resolveMiddlewareOptions defaults', () => {
   });
 
   it('splits bypassPaths into prefixes and stateless RegExps', () => {
-    const o = resolveMiddlewareOptions({ bypassPaths: ['/admin', /\/preview$/g], bypassCookies: 'any', methods: ['GET'] });
+    const o = resolveMiddlewareOptions({ bypassPaths: ['/admin', /\/preview$/g], bypassCookies: 'all', methods: ['GET'] });
     expect(o.bypassPathPrefixes).toEqual(['/admin']);
     const re = o.bypassPathPatterns[0]!;
     expect(re.flags).toBe('');
@@ -66,7 +66,7 @@ describe('resolveMiddlewareOptions rejects bad input, naming the option', () => 
     ['memcached', 'localhost', /^memcached: 'localhost' is not host:port/],
     ['memcachedTimeoutMs', 0, /^memcachedTimeoutMs must be an integer from 1 to 60000, got 0$/],
     ['methods', ['GET', 'POST'], /^methods must list only 'GET' and 'HEAD'/],
-    ['bypassCookies', 'sid', /^bypassCookies must be a list of cookie names or 'any', got 'sid'$/],
+    ['bypassCookies', 'sid', /^bypassCookies must be a list of cookie names or 'all', got 'sid'$/],
     ['bypassCookies', ['bad name'], /^bypassCookies must hold cookie names/],
     ['bypassPaths', ['admin'], /^bypassPaths items must be path prefixes starting with '\/' or RegExps, got 'admin'$/],
     ['statuses', [200, 99], /^statuses must be an integer from 200 to 599, got 99$/],

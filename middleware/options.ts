@@ -60,12 +60,12 @@ export interface MiddlewareOptions {
   /** Methods answered from the cache. Default ['GET', 'HEAD']; a HEAD miss is never stored. */
   readonly methods?: readonly CacheableMethod[];
   /**
-   * Which cookies make a request private (bypassed). Default 'any': every cookie except those in
+   * Which cookies make a request private (bypassed). Default 'all': every cookie except those in
    * ignoreCookies (a cookie we do not know may be a session, as Varnish assumes). A list of names bypasses
    * only those (for sites whose other cookies never change a page, e.g. DEFAULT_BYPASS_COOKIES).
    */
-  readonly bypassCookies?: readonly string[] | 'any';
-  /** With bypassCookies 'any': cookies that never change a page ('name' or 'prefix*'). Default: analytics and consent cookies. */
+  readonly bypassCookies?: readonly string[] | 'all';
+  /** With bypassCookies 'all': cookies that never change a page ('name' or 'prefix*'). Default: analytics and consent cookies. */
   readonly ignoreCookies?: readonly string[];
   /** Paths never cached: strings are prefixes of the request target, RegExps are tested against it. Default []. */
   readonly bypassPaths?: readonly (string | RegExp)[];
@@ -169,8 +169,8 @@ function resolveMethods(value: unknown): { cacheGet: boolean; cacheHead: boolean
 
 function resolveCookies(value: unknown): { bypassAnyCookie: boolean; bypassCookies: readonly string[] } {
   if (value === undefined) return { bypassAnyCookie: true, bypassCookies: [] };
-  if (value === 'any') return { bypassAnyCookie: true, bypassCookies: [] };
-  if (!Array.isArray(value)) throw new ConfigError(`bypassCookies must be a list of cookie names or 'any', got ${describe(value)}`);
+  if (value === 'all') return { bypassAnyCookie: true, bypassCookies: [] };
+  if (!Array.isArray(value)) throw new ConfigError(`bypassCookies must be a list of cookie names or 'all', got ${describe(value)}`);
   const names = stringList('bypassCookies', value);
   for (const name of names) {
     if (!TOKEN.test(name)) throw new ConfigError(`bypassCookies must hold cookie names (RFC 6265 tokens), got ${describe(name)}`);

@@ -1,6 +1,6 @@
 // Writing a stored entry to a client: status, the stored header list plus Content-Length, Age, X-Cache
 // and Cache-Status, then the body in one write (none for HEAD; a 304 when the validators match).
-import type { ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream';
 import zlib from 'node:zlib';
 import type { Transform } from 'node:stream';
@@ -10,33 +10,32 @@ import { ageSeconds } from './policy';
 import { CACHE_STATUS, CACHE_STATUS_HEADER, isCachedStatus, X_CACHE } from './status';
 import type { CacheStatus } from './status';
 
-type HeaderValue = string | readonly string[] | undefined;
-
+/** What delivery reads from the request: an IncomingMessage as it is (no per-hit view object). */
 export interface DeliverRequest {
-  readonly method: string | undefined;
-  readonly ifNoneMatch: HeaderValue;
-  readonly ifModifiedSince: HeaderValue;
+  readonly method?: string | undefined;
+  readonly headers: IncomingHttpHeaders;
 }
 
-/** Headers for a full delivery; a fresh array each time (writeHead may keep it). */
-function fullHeaders(entry: CacheEntry, status: CacheStatus, age: number, extra: readonly string[] | undefined): string[] {
+/** RFC 9111 §5.1: Age on answers from the cache, and on a fresh fetch that arrived with an age already. */
+function pushCacheHeaders(h: string[], status: CacheStatus, age: number): void {
+  if (isCachedStatus(status) || age > 0) h.push('age', String(age));
+  h.push(X_CACHE, status, CACHE_STATUS, CACHE_STATUS_HEADER[status]);
+}
+
+/** Headers for a full delivery; a fresh array (the memo below keeps it). */
+function fullHeaders(entry: CacheEntry, status: CacheStatus, age: number): string[] {
   const h = entry.headers.slice();
   // RFC 9110 §8.6: no Content-Length on 204 (nor 1xx/304, which are never stored).
   if (entry.status !== 204) h.push('content-length', String(entry.body.length));
-  // RFC 9111 §5.1: Age on answers from the cache, and on a fresh fetch that arrived with an age already.
-  if (isCachedStatus(status) || age > 0) h.push('age', String(age));
-  h.push(X_CACHE, status, CACHE_STATUS, CACHE_STATUS_HEADER[status]);
-  if (extra !== undefined) for (let i = 0; i < extra.length; i++) h.push(extra[i]!);
+  pushCacheHeaders(h, status, age);
   return h;
 }
 
-function notModifiedHeaders(entry: CacheEntry, status: CacheStatus, age: number, extra: readonly string[] | undefined): string[] {
+function notModifiedHeaders(entry: CacheEntry, status: CacheStatus, age: number): string[] {
   const h: string[] = [];
   const src = entry.headers;
   for (let i = 0; i < src.length; i += 2) if (NOT_MODIFIED_HEADERS.has(src[i]!)) h.push(src[i]!, src[i + 1]!);
-  if (isCachedStatus(status) || age > 0) h.push('age', String(age));
-  h.push(X_CACHE, status, CACHE_STATUS, CACHE_STATUS_HEADER[status]);
-  if (extra !== undefined) for (let i = 0; i < extra.length; i++) h.push(extra[i]!);
+  pushCacheHeaders(h, status, age);
   return h;
 }
 
@@ -53,33 +52,23 @@ interface HeaderMemo {
  */
 const MEMO = new WeakMap<CacheEntry, HeaderMemo>();
 
-/**
- * Delivers an entry. `extra` is a flat list of headers to add (e.g. Vary set by the edge). Returns the
- * HTTP status written (304 when answered as not modified).
- */
-export function deliverEntry(
-  res: ServerResponse,
-  req: DeliverRequest,
-  entry: CacheEntry,
-  status: CacheStatus,
-  now: number,
-  extra?: readonly string[],
-): number {
+/** Delivers an entry; returns the HTTP status written (304 when answered as not modified). */
+export function deliverEntry(res: ServerResponse, req: DeliverRequest, entry: CacheEntry, status: CacheStatus, now: number): number {
   const age = ageSeconds(entry.storedAt, now);
-  if ((req.ifNoneMatch !== undefined || req.ifModifiedSince !== undefined) && isNotModified(req.ifNoneMatch, req.ifModifiedSince, entry)) {
-    res.writeHead(304, notModifiedHeaders(entry, status, age, extra));
+  const inm = req.headers['if-none-match'];
+  const ims = req.headers['if-modified-since'];
+  if ((inm !== undefined || ims !== undefined) && isNotModified(inm, ims, entry)) {
+    res.writeHead(304, notModifiedHeaders(entry, status, age));
     res.end();
     return 304;
   }
   let headers: string[];
-  if (extra === undefined) {
-    const memo = MEMO.get(entry);
-    if (memo !== undefined && memo.age === age && memo.status === status) headers = memo.headers;
-    else {
-      headers = fullHeaders(entry, status, age, undefined);
-      MEMO.set(entry, { status, age, headers });
-    }
-  } else headers = fullHeaders(entry, status, age, extra);
+  const memo = MEMO.get(entry);
+  if (memo !== undefined && memo.age === age && memo.status === status) headers = memo.headers;
+  else {
+    headers = fullHeaders(entry, status, age);
+    MEMO.set(entry, { status, age, headers });
+  }
   res.writeHead(entry.status, headers);
   if (req.method === 'HEAD') res.end();
   else res.end(entry.body);
@@ -121,9 +110,7 @@ export function deliverDecoded(
     if (name === 'content-encoding' || name === 'etag') continue;
     h.push(name, src[i + 1]!);
   }
-  const age = ageSeconds(entry.storedAt, now);
-  if (isCachedStatus(status) || age > 0) h.push('age', String(age));
-  h.push(X_CACHE, status, CACHE_STATUS, CACHE_STATUS_HEADER[status]);
+  pushCacheHeaders(h, status, ageSeconds(entry.storedAt, now));
   res.writeHead(entry.status, h);
   if (req.method === 'HEAD' || entry.status === 204) {
     z.destroy();

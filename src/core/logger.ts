@@ -20,6 +20,14 @@ export function componentLogger(component: string): Logger {
 }
 
 /**
+ * The access log: asked for with --access-log, so it writes at info whatever EDGE_LOG_LEVEL says about the
+ * other logs (an operator who quiets warnings still gets the lines they turned on).
+ */
+export function accessLogger(): Logger {
+  return rootLogger().child({ component: 'access' }, { level: 'info' });
+}
+
+/**
  * Logs at most once per interval per logger and reason, counting what it dropped, so a dead memcached
  * under load writes a few lines a second, not thousands.
  */

@@ -1,8 +1,8 @@
 // The admin port: GET /healthz, GET /metrics, POST /purge (Bearer token), GET / (stats page). Bound to
 // loopback by default. Purge always needs the token; on a non-loopback address every page but /healthz does.
+import { listenOn } from './listen';
 import { timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import helmet from 'helmet';
 import { componentLogger } from '../core/logger';
 import type { NodeHealth } from '../core/store';
@@ -167,13 +167,7 @@ export function createAdminServer(options: AdminOptions, backend: AdminBackend):
   return {
     server,
     listen(): Promise<number> {
-      return new Promise((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(options.port, options.host, () => {
-          server.off('error', reject);
-          resolve((server.address() as AddressInfo).port);
-        });
-      });
+      return listenOn(server, options.port, options.host);
     },
     close(): Promise<void> {
       return new Promise((r) => {

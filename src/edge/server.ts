@@ -1,12 +1,12 @@
 // createEdgeServer(): wires options, store, page cache, origins and the pipeline into an http.Server,
 // with listen, and close that drains in-flight requests.
+import { listenOn } from './listen';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
 import { createPageCache } from '../core/cache';
 import type { PageCache } from '../core/cache';
 import { createSingleFlight } from '../core/coalesce';
-import { componentLogger } from '../core/logger';
+import { accessLogger, componentLogger } from '../core/logger';
 import { cacheMetrics } from '../core/metrics';
 import { CACHE_STATUSES } from '../core/status';
 import type { CacheStatus } from '../core/status';
@@ -92,7 +92,7 @@ export function createEdgeServer(input: Readonly<EdgeOptions> | ResolvedEdgeOpti
     inflight: createSingleFlight<FetchOutcome>(),
     metrics,
     log: componentLogger('edge'),
-    accessLog: opts.accessLogSample > 0 ? componentLogger('access') : undefined,
+    accessLog: opts.accessLogSample > 0 ? accessLogger() : undefined,
     served,
     sharedStore: opts.store.memcached.length > 0,
     uncacheable: new Map(),
@@ -140,13 +140,7 @@ export function createEdgeServer(input: Readonly<EdgeOptions> | ResolvedEdgeOpti
     cache,
     registry: metrics.registry,
     listen(): Promise<number> {
-      return new Promise((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(opts.port, opts.host, () => {
-          server.off('error', reject);
-          resolve((server.address() as AddressInfo).port);
-        });
-      });
+      return listenOn(server, opts.port, opts.host);
     },
     async close(): Promise<void> {
       ctx.draining = true;

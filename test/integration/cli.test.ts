@@ -80,6 +80,33 @@ describe('a config file', () => {
   });
 });
 
+describe('the access log', () => {
+  it('writes one JSON line per request with --access-log 1, even with other logs at warn', async () => {
+    const origin = await startOrigin((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/plain', 'cache-control': 'max-age=60' });
+      res.end('logged');
+    });
+    const edge = await startEdge(['--origin', origin.url, '--access-log', '1']);
+    try {
+      await request(edge.port, '/logged');
+      await request(edge.port, '/logged');
+      await new Promise((r) => setTimeout(r, 200));
+      const lines = edge
+        .output()
+        .split('\n')
+        .filter((l) => l.includes('"component":"access"'))
+        .map((l) => JSON.parse(l) as { url: string; cacheStatus: string; status: number; host: string });
+      expect(lines.map((l) => [l.url, l.cacheStatus, l.status, l.host])).toEqual([
+        ['/logged', 'MISS', 200, 'example.com'],
+        ['/logged', 'HIT', 200, 'example.com'],
+      ]);
+    } finally {
+      await edge.stop();
+      await origin.close();
+    }
+  });
+});
+
 describe('a port in use', () => {
   it.each([['1'], ['2']])('stops with a message and exit code 1 (workers %s)', async (workers) => {
     const blocker = net.createServer();

@@ -1,5 +1,6 @@
 // Cache poisoning and request-shape attacks against the edge: whatever a client sends, the page stored for
 // a key is the one every other client of that key should get, and ordinary clients never break an origin.
+import zlib from 'node:zlib';
 import { Registry } from 'prom-client';
 import { createEdgeServer } from '../../src/edge/server';
 import type { EdgeServer } from '../../src/edge/server';
@@ -8,6 +9,7 @@ import { rawRequest, request, startOrigin } from '../helpers/origin';
 import type { TestOrigin } from '../helpers/origin';
 
 let origin: TestOrigin;
+const BIG = Array.from({ length: 500 }, (_, i) => `<p>paragraph ${i}</p>`).join('\n');
 let seq = 0;
 
 beforeAll(async () => {
@@ -19,6 +21,11 @@ beforeAll(async () => {
         res.writeHead(200, { 'content-type': 'text/plain' });
         res.end(`got ${n}`);
       });
+      return;
+    }
+    if (req.url?.startsWith('/big-text')) {
+      res.writeHead(200, { 'content-type': 'text/html', 'cache-control': 'max-age=60' });
+      res.end(BIG);
       return;
     }
     if (req.url?.startsWith('/aged')) {
@@ -153,6 +160,22 @@ it('answers 400 to two Host headers on a hit too', async () => {
     expect((await request(port, '/two-hosts', { host: 'a.example' })).headers['x-cache']).toBe('HIT');
     const raw = await rawRequest(port, 'GET /two-hosts HTTP/1.1\r\nHost: a.example\r\nHost: b.example\r\n\r\n');
     expect(raw.startsWith('HTTP/1.1 400')).toBe(true);
+  } finally {
+    await edge.close();
+  }
+});
+
+it('with --compression br, stores brotli once and serves it to br clients, decoded to the others', async () => {
+  const { edge, port } = await edgeWith({ compression: 'br' });
+  try {
+    const br = await request(port, '/big-text', { headers: { 'accept-encoding': 'gzip, br' } });
+    expect(br.headers['content-encoding']).toBe('br');
+    expect(zlib.brotliDecompressSync(br.body).toString()).toBe(BIG);
+    const plain = await request(port, '/big-text', { headers: { 'accept-encoding': 'gzip' } });
+    expect(plain.headers['x-cache']).toBe('HIT');
+    expect(plain.headers['content-encoding']).toBeUndefined();
+    expect(plain.body.toString()).toBe(BIG);
+    expect(origin.hits('/big-text')).toBe(1);
   } finally {
     await edge.close();
   }

@@ -28,14 +28,7 @@ function startRefresh(tx: Transaction): void {
 }
 
 function write(tx: Transaction, entry: CacheEntry): void {
-  const req = tx.req;
-  deliverEntry(
-    tx.res,
-    { method: req.method, ifNoneMatch: req.headers['if-none-match'], ifModifiedSince: req.headers['if-modified-since'] },
-    entry,
-    tx.status,
-    tx.now,
-  );
+  deliverEntry(tx.res, tx.req, entry, tx.status, tx.now);
   if (tx.status === 'UPDATING') startRefresh(tx);
 }
 

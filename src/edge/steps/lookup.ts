@@ -2,6 +2,7 @@
 // is a miss (the store counted it). A fresh L1 hit finishes without a single await.
 import type { CacheEntry } from '../../core/entry';
 import { freshness } from '../../core/policy';
+import type { Freshness } from '../../core/policy';
 import type { StepName, Transaction } from '../transaction';
 
 function classify(tx: Transaction, entry: CacheEntry | undefined): StepName {
@@ -9,8 +10,11 @@ function classify(tx: Transaction, entry: CacheEntry | undefined): StepName {
     tx.status = 'MISS';
     return 'fetch';
   }
+  return classifyAs(tx, entry, freshness(entry, tx.now));
+}
+
+function classifyAs(tx: Transaction, entry: CacheEntry, f: Freshness): StepName {
   tx.entry = entry;
-  const f = freshness(entry, tx.now);
   switch (f) {
     case 'fresh':
       tx.status = 'HIT';
@@ -39,8 +43,13 @@ function afterL2(tx: Transaction, entry: CacheEntry | undefined, local: CacheEnt
 export function lookup(tx: Transaction): StepName | Promise<StepName> {
   const cache = tx.ctx.cache;
   const local = cache.getSync(tx.key);
-  if (local !== undefined && (cache.store.kind === 'memory' || freshness(local, tx.now) === 'fresh')) return classify(tx, local);
-  if (cache.store.kind === 'memory') return classify(tx, undefined);
-  if (local !== undefined) cache.store.evictLocal(tx.key);
+  if (local !== undefined) {
+    // Freshness once: a fresh copy is the hit; a stale one is final only when there is no memcached behind it.
+    const f = freshness(local, tx.now);
+    if (f === 'fresh' || cache.store.kind === 'memory') return classifyAs(tx, local, f);
+    cache.store.evictLocal(tx.key);
+  } else if (cache.store.kind === 'memory') {
+    return classify(tx, undefined);
+  }
   return cache.get(tx.key).then((entry) => afterL2(tx, entry, local));
 }

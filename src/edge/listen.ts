@@ -1,0 +1,14 @@
+// Binding an http.Server: resolves with the bound port (port 0: a free one), rejects with the bind error
+// (EADDRINUSE, EADDRNOTAVAIL) so a bad --port or --host fails at start.
+import type http from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export function listenOn(server: http.Server, port: number, host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve((server.address() as AddressInfo).port);
+    });
+  });
+}
