@@ -3,6 +3,9 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import net from 'node:net';
+import { parseServerList } from '../../src/core/ring';
+import type { CacheStore } from '../../src/core/store';
+import { createMemcachedStore } from '../../src/core/stores/memcached';
 import { freePort, waitForPort } from './ports';
 
 export interface MemcachedProcess {
@@ -80,4 +83,23 @@ export async function startHangingServer(): Promise<{ port: number; address: str
         srv.close(() => r());
       }),
   };
+}
+
+/**
+ * One memcached for a test file, started before its tests and stopped after them, with a direct store on
+ * it for looking at what was written. Call once at the top of the file.
+ */
+export function memcachedForSuite(): { address: string; direct: CacheStore } {
+  const suite = { address: '', direct: undefined as unknown as CacheStore };
+  let proc: MemcachedProcess | undefined;
+  beforeAll(async () => {
+    proc = await startMemcached();
+    suite.address = proc.address;
+    suite.direct = createMemcachedStore({ servers: parseServerList('memcached', proc.address), timeoutMs: 1000 });
+  });
+  afterAll(async () => {
+    await suite.direct?.close();
+    await proc?.stop();
+  });
+  return suite;
 }

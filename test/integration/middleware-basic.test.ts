@@ -8,27 +8,14 @@ import type { PageCacheMiddleware } from '../../middleware';
 import type { MiddlewareOptions } from '../../middleware';
 import { decodeEnvelope } from '../../src/core/entry';
 import { STORED_BY_ORIGIN } from '../../src/core/headers';
-import { parseServerList } from '../../src/core/ring';
-import { createMemcachedStore } from '../../src/core/stores/memcached';
-import type { CacheStore } from '../../src/core/store';
 import { Counter, listen, uniquePrefix, waitStored, closeAfterEach } from '../helpers/express-app';
-import { startMemcached } from '../helpers/memcached';
-import type { MemcachedProcess } from '../helpers/memcached';
+import { memcachedForSuite } from '../helpers/memcached';
 import { request } from '../helpers/origin';
 import { sleep } from '../helpers/ports';
 
-let mc: MemcachedProcess;
-let direct: CacheStore;
+const mc = memcachedForSuite();
 const track = closeAfterEach();
 
-beforeAll(async () => {
-  mc = await startMemcached();
-  direct = createMemcachedStore({ servers: parseServerList('memcached', mc.address), timeoutMs: 1000 });
-});
-afterAll(async () => {
-  await direct.close();
-  await mc.stop();
-});
 
 interface Site {
   port: number;
@@ -66,7 +53,7 @@ describe('hit and miss', () => {
     expect(first.headers['x-cache']).toBe('MISS');
     expect(first.headers['cache-status']).toBe('edge-page-cache; fwd=uri-miss');
     expect(first.headers[STORED_BY_ORIGIN]).toBe('1');
-    await waitStored(direct, s.prefix, 'example.com', '/a');
+    await waitStored(mc.direct, s.prefix, 'example.com', '/a');
     const second = await request(s.port, '/a');
     expect(second.status).toBe(200);
     expect(second.headers['x-cache']).toBe('HIT');
@@ -84,8 +71,8 @@ describe('hit and miss', () => {
     const s = await site((app, runs) => app.get('/p', page(runs, 'p')));
     await request(s.port, '/p?b=2&a=1', { host: 'Example.COM:8080' });
     const key = createHash('md5').update(`${s.prefix}example.com/p?b=2&a=1`).digest('hex');
-    await waitStored(direct, s.prefix, 'example.com', '/p?b=2&a=1');
-    const stored = await direct.get(key);
+    await waitStored(mc.direct, s.prefix, 'example.com', '/p?b=2&a=1');
+    const stored = await mc.direct.get(key);
     const entry = decodeEnvelope(stored!.value);
     expect(entry.status).toBe(200);
     expect(entry.body.toString()).toBe(`<h1>p</h1><p>${'x'.repeat(200)}</p>`);
@@ -108,7 +95,7 @@ describe('hit and miss', () => {
     const running = await listen(app);
     track(running, mw);
     await request(running.port, '/blog/post?x=1');
-    await waitStored(direct, prefix, 'example.com', '/blog/post?x=1');
+    await waitStored(mc.direct, prefix, 'example.com', '/blog/post?x=1');
     expect((await request(running.port, '/blog/post?x=1')).headers['x-cache']).toBe('HIT');
     expect(runs.get('post')).toBe(1);
   });
@@ -128,7 +115,7 @@ describe('HEAD and conditional requests', () => {
   it('answers HEAD from the cache with the headers and no body', async () => {
     const s = await site((app, runs) => app.get('/h', page(runs, 'h')));
     const full = await request(s.port, '/h');
-    await waitStored(direct, s.prefix, 'example.com', '/h');
+    await waitStored(mc.direct, s.prefix, 'example.com', '/h');
     const head = await request(s.port, '/h', { method: 'HEAD' });
     expect(head.status).toBe(200);
     expect(head.headers['x-cache']).toBe('HIT');
@@ -159,8 +146,8 @@ describe('HEAD and conditional requests', () => {
     });
     await request(s.port, '/e');
     await request(s.port, '/m');
-    await waitStored(direct, s.prefix, 'example.com', '/e');
-    await waitStored(direct, s.prefix, 'example.com', '/m');
+    await waitStored(mc.direct, s.prefix, 'example.com', '/e');
+    await waitStored(mc.direct, s.prefix, 'example.com', '/m');
     const e = await request(s.port, '/e', { headers: { 'if-none-match': 'W/"abc"' } });
     expect(e.status).toBe(304);
     expect(e.headers['x-cache']).toBe('HIT');
@@ -179,7 +166,7 @@ describe('freshness', () => {
   it('takes max-age over the ttl option and re-renders once it has expired', async () => {
     const s = await site((app, runs) => app.get('/f', page(runs, 'f', { 'cache-control': 'max-age=1' })), { ttl: 300 });
     await request(s.port, '/f');
-    await waitStored(direct, s.prefix, 'example.com', '/f');
+    await waitStored(mc.direct, s.prefix, 'example.com', '/f');
     expect((await request(s.port, '/f')).headers['x-cache']).toBe('HIT');
     await sleep(1100);
     // memcached's own expiry (freshness + stale windows) has usually dropped it already: MISS; else EXPIRED.
@@ -195,7 +182,7 @@ describe('freshness', () => {
     const first = await request(s.port, '/plain');
     expect(first.headers[STORED_BY_ORIGIN]).toBeUndefined();
     await request(s.port, '/smax');
-    await waitStored(direct, s.prefix, 'example.com', '/smax');
+    await waitStored(mc.direct, s.prefix, 'example.com', '/smax');
     expect((await request(s.port, '/plain')).headers['x-cache']).toBe('MISS');
     expect((await request(s.port, '/smax')).headers['x-cache']).toBe('HIT');
     expect(s.runs.get('plain')).toBe(2);
@@ -228,7 +215,7 @@ describe('never stored', () => {
   ])('a request with %s is bypassed (and a stored page is not served to it)', async (_name, headers, options) => {
     const s = await site((app, runs) => app.get('/b', page(runs, 'b')), options);
     await request(s.port, '/b');
-    await waitStored(direct, s.prefix, 'example.com', '/b');
+    await waitStored(mc.direct, s.prefix, 'example.com', '/b');
     for (let i = 0; i < 2; i++) {
       const r = await request(s.port, '/b', { headers });
       expect(r.headers['x-cache']).toBe('BYPASS');
@@ -248,7 +235,7 @@ describe('never stored', () => {
   it('caches a request whose only cookies are analytics ones', async () => {
     const s = await site((app, runs) => app.get('/c', page(runs, 'c')));
     await request(s.port, '/c', { headers: { cookie: '_ga=GA1.2.3; _gid=x' } });
-    await waitStored(direct, s.prefix, 'example.com', '/c');
+    await waitStored(mc.direct, s.prefix, 'example.com', '/c');
     expect((await request(s.port, '/c', { headers: { cookie: '_ga=GA1.9.9' } })).headers['x-cache']).toBe('HIT');
     expect(s.runs.get('c')).toBe(1);
   });
@@ -256,7 +243,7 @@ describe('never stored', () => {
   it('with a list of session cookies, caches requests with other cookies', async () => {
     const s = await site((app, runs) => app.get('/c2', page(runs, 'c2')), { bypassCookies: ['connect.sid'] });
     await request(s.port, '/c2', { headers: { cookie: 'theme=dark; sid_pref=1' } });
-    await waitStored(direct, s.prefix, 'example.com', '/c2');
+    await waitStored(mc.direct, s.prefix, 'example.com', '/c2');
     expect((await request(s.port, '/c2', { headers: { cookie: 'theme=dark' } })).headers['x-cache']).toBe('HIT');
     expect(s.runs.get('c2')).toBe(1);
   });
@@ -310,7 +297,7 @@ describe('never stored', () => {
       });
     });
     await request(s.port, '/p');
-    await waitStored(direct, s.prefix, 'example.com', '/p');
+    await waitStored(mc.direct, s.prefix, 'example.com', '/p');
     const post = await request(s.port, '/p', { method: 'POST', body: 'x' });
     expect(post.headers['x-cache']).toBe('BYPASS');
     expect(post.body.toString()).toBe('saved');
@@ -323,7 +310,7 @@ describe('never stored', () => {
   it('does not answer HEAD from the cache when methods is [GET]', async () => {
     const s = await site((app, runs) => app.get('/g', page(runs, 'g')), { methods: ['GET'] });
     await request(s.port, '/g');
-    await waitStored(direct, s.prefix, 'example.com', '/g');
+    await waitStored(mc.direct, s.prefix, 'example.com', '/g');
     expect((await request(s.port, '/g', { method: 'HEAD' })).headers['x-cache']).toBe('BYPASS');
     expect(s.runs.get('g')).toBe(2);
   });

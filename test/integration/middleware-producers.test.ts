@@ -11,27 +11,14 @@ import express from 'express';
 import type { Express } from 'express';
 import { pageCache } from '../../middleware';
 import type { MiddlewareOptions } from '../../middleware';
-import { parseServerList } from '../../src/core/ring';
-import { createMemcachedStore } from '../../src/core/stores/memcached';
-import type { CacheStore } from '../../src/core/store';
 import { Counter, listen, uniquePrefix, waitStored, closeAfterEach } from '../helpers/express-app';
-import { startMemcached } from '../helpers/memcached';
-import type { MemcachedProcess } from '../helpers/memcached';
+import { memcachedForSuite } from '../helpers/memcached';
 import { request } from '../helpers/origin';
 import { sleep } from '../helpers/ports';
 
-let mc: MemcachedProcess;
-let direct: CacheStore;
+const mc = memcachedForSuite();
 const track = closeAfterEach();
 
-beforeAll(async () => {
-  mc = await startMemcached();
-  direct = createMemcachedStore({ servers: parseServerList('memcached', mc.address), timeoutMs: 1000 });
-});
-afterAll(async () => {
-  await direct.close();
-  await mc.stop();
-});
 
 const views = mkdtempSync(path.join(tmpdir(), 'epc-views-'));
 writeFileSync(path.join(views, 'post.tpl'), '<article><h1>{{title}}</h1>{{#items}}</article>');
@@ -124,7 +111,7 @@ describe('every way of producing a page is stored byte for byte', () => {
     const first = await request(s.port, target);
     expect(first.status).toBe(200);
     expect(first.headers['x-cache']).toBe('MISS');
-    await waitStored(direct, s.prefix, 'example.com', target);
+    await waitStored(mc.direct, s.prefix, 'example.com', target);
     const second = await request(s.port, target);
     expect(second.headers['x-cache']).toBe('HIT');
     expect(second.body.equals(first.body)).toBe(true);
@@ -148,7 +135,7 @@ describe('with compression()', () => {
     const first = await request(s.port, '/z', { headers: { 'accept-encoding': 'gzip' } });
     expect(first.headers['content-encoding']).toBe('gzip');
     expect(gunzipSync(first.body).equals(BIG)).toBe(true);
-    await waitStored(direct, s.prefix, 'example.com', '/z');
+    await waitStored(mc.direct, s.prefix, 'example.com', '/z');
     const gz = await request(s.port, '/z', { headers: { 'accept-encoding': 'gzip, deflate' } });
     expect(gz.headers['x-cache']).toBe('HIT');
     expect(gz.headers['content-encoding']).toBe('gzip');
@@ -166,7 +153,7 @@ describe('with compression()', () => {
     const first = await request(s.port, '/z', { headers: { 'accept-encoding': 'gzip' } });
     expect(first.headers['content-encoding']).toBe('gzip');
     expect(gunzipSync(first.body).equals(BIG)).toBe(true);
-    await waitStored(direct, s.prefix, 'example.com', '/z');
+    await waitStored(mc.direct, s.prefix, 'example.com', '/z');
     const plain = await request(s.port, '/z');
     expect(plain.headers['x-cache']).toBe('HIT');
     expect(plain.headers['content-encoding']).toBeUndefined();
@@ -188,7 +175,7 @@ describe('with compression()', () => {
       }),
     );
     await request(s.port, '/w', { headers: { 'accept-encoding': 'gzip' } });
-    await waitStored(direct, s.prefix, 'example.com', '/w');
+    await waitStored(mc.direct, s.prefix, 'example.com', '/w');
     const plain = await request(s.port, '/w');
     expect(plain.headers['x-cache']).toBe('HIT');
     expect(plain.headers['content-encoding']).toBeUndefined();
