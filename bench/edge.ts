@@ -1,10 +1,12 @@
 // The edge hit-path benchmark, one run on one machine: a 10 KB page served by
 //   the origin directly, a bare node:http Map server (Node's ceiling), the edge from L1 (1 and 2 workers),
 //   nginx memcached_pass (2 workers, upstream keepalive, set_md5 key), the edge from memcached only, and a
-//   bare node:http server doing one memjs GET per request.
+//   bare node:http server doing one memjs GET per request. The memcached rows run twice: one hot page (the
+//   edge joins concurrent reads of one key into one memcached GET) and --keys distinct pages in turn (no two
+//   requests in flight share a key, so every request is its own GET).
 // Every server sends the same identity bytes (the edge runs with --compression off), so all do the same job.
 // Load: wrk when installed (steadier at these rates), else autocannon. Usage:
-//   npm run build && node dist/bench/edge.js [--duration 10] [--rounds 3] [--connections 64] [--tool wrk|autocannon] [--bytes 10240] [--only NAME]
+//   npm run build && node dist/bench/edge.js [--duration 10] [--rounds 3] [--connections 64] [--tool wrk|autocannon] [--bytes 10240] [--keys 2000] [--only NAME,NAME]
 import { execFile } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
@@ -30,8 +32,26 @@ function start(cmd: string, args: string[], port: number, cpu: string | undefine
   return startProcess(cmd, args, port, cpu);
 }
 
-async function wrk(name: string, port: number, seconds: number, connections: number, pinned: boolean): Promise<BenchResult> {
-  const args = ['-t', pinned ? '1' : '2', '-c', String(connections), '-d', `${seconds}s`, '--latency', '-H', `Host: ${HOST}`, `http://127.0.0.1:${port}${PATH}`];
+/** The distinct pages of the many-keys rows: PATH with its number changed. */
+function manyPaths(n: number): string[] {
+  return Array.from({ length: n }, (_, i) => PATH.replace('/1?', `/${i + 1}?`));
+}
+
+/** A wrk script that walks through `paths` in turn (each wrk thread on its own). */
+function wrkScript(dir: string, paths: readonly string[]): string {
+  const file = path.join(dir, 'paths.lua');
+  writeFileSync(
+    file,
+    `local paths = {${paths.map((p) => JSON.stringify(p)).join(',')}}\nlocal i = 0\n` +
+      `request = function()\n  i = i % #paths + 1\n  return wrk.format(nil, paths[i])\nend\n`,
+  );
+  return file;
+}
+
+async function wrk(name: string, port: number, seconds: number, connections: number, pinned: boolean, script?: string): Promise<BenchResult> {
+  const args = ['-t', pinned ? '1' : '2', '-c', String(connections), '-d', `${seconds}s`, '--latency', '-H', `Host: ${HOST}`];
+  if (script !== undefined) args.push('-s', script);
+  args.push(`http://127.0.0.1:${port}${PATH}`);
   const { stdout } = await run(pinned ? 'taskset' : 'wrk', pinned ? ['-c', '0', 'wrk', ...args] : args, { timeout: (seconds + 30) * 1000 });
   const num = (re: RegExp): number => Number(re.exec(stdout)?.[1] ?? 0);
   const ms = (label: string): number => {
@@ -45,6 +65,14 @@ async function wrk(name: string, port: number, seconds: number, connections: num
   return { name, rps: num(/Requests\/sec:\s+([\d.]+)/), p50: ms('50'), p99: ms('99'), errors, non2xx: num(/Non-2xx or 3xx responses: (\d+)/) };
 }
 
+interface Target {
+  name: string;
+  port: number;
+  pinned: boolean;
+  /** Walks through the many-keys paths instead of the one hot page. */
+  many?: boolean;
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
@@ -56,24 +84,35 @@ async function main(): Promise<void> {
       rounds: { type: 'string', default: '3' },
       'no-pin': { type: 'boolean', default: false },
       only: { type: 'string' },
+      keys: { type: 'string', default: '2000' },
     },
   });
   const rounds = Number(values.rounds);
   const seconds = Number(values.duration);
   const connections = Number(values.connections);
   const bytes = Number(values.bytes);
+  const paths = manyPaths(Math.max(1, Number(values.keys)));
+  const scratch = mkdtempSync(path.join(tmpdir(), 'epc-bench-'));
   const hasWrk = await run('wrk', ['--version']).then(() => true, (e: { stdout?: string }) => (e.stdout ?? '').includes('wrk'));
   const tool = values.tool ?? (hasWrk ? 'wrk' : 'autocannon');
   // Single-process servers on CPU 1 and the load generator on CPU 0, so the scheduler's choices do not
   // decide the comparison; multi-process servers (2 workers, nginx) and their load share both CPUs.
   const canPin = !values['no-pin'] && tool === 'wrk' && (await run('taskset', ['-c', '1', 'true']).then(() => true, () => false));
   pinCpu = canPin ? '1' : undefined;
-  const measure = (name: string, port: number, pinned: boolean, secs = seconds): Promise<BenchResult> =>
+  const script = tool === 'wrk' ? wrkScript(scratch, paths) : undefined;
+  const measure = (t: Target, secs = seconds): Promise<BenchResult> =>
     tool === 'wrk'
-      ? wrk(name, port, secs, connections, pinned)
-      : runAutocannon(name, `http://127.0.0.1:${port}${PATH}`, secs, connections, { host: HOST });
-  const warm = async (port: number): Promise<void> => {
-    for (let i = 0; i < 3; i++) await fetch(`http://127.0.0.1:${port}${PATH}`, { headers: { host: HOST } }).then((r) => r.arrayBuffer());
+      ? wrk(t.name, t.port, secs, connections, t.pinned, t.many ? script : undefined)
+      : runAutocannon(t.name, `http://127.0.0.1:${t.port}${PATH}`, secs, connections, { host: HOST }, t.many ? paths : undefined);
+  const get = (port: number, p: string): Promise<unknown> =>
+    fetch(`http://127.0.0.1:${port}${p}`, { headers: { host: HOST } }).then((r) => r.arrayBuffer());
+  const warm = async (port: number, all = false): Promise<void> => {
+    for (let i = 0; i < 3; i++) await get(port, PATH);
+    if (!all) return;
+    // Every page of the many-keys rows stored (16 at a time), then read once more.
+    for (let round = 0; round < 2; round++) {
+      for (let i = 0; i < paths.length; i += 16) await Promise.all(paths.slice(i, i + 16).map((p) => get(port, p)));
+    }
   };
 
   const mcPort = await freePort();
@@ -83,7 +122,8 @@ async function main(): Promise<void> {
   const mc = `127.0.0.1:${mcPort}`;
   // The raw entry nginx and the bare memjs server read: the body alone under md5($host$request_uri).
   const client = memjs.Client.create(mc, { logger: { log() {} } });
-  await client.set(createHash('md5').update(HOST + PATH).digest('hex'), page(bytes), { expires: 3600 });
+  const body = page(bytes);
+  for (const p of [PATH, ...paths]) await client.set(createHash('md5').update(HOST + p).digest('hex'), body, { expires: 3600 });
   client.close();
 
   const originPort = await freePort();
@@ -92,7 +132,7 @@ async function main(): Promise<void> {
 
   // Every target runs at once (idle ones cost nothing); rounds interleave them so drift on a shared
   // machine hits all alike, and each row reports its median round.
-  const targets: { name: string; port: number; pinned: boolean }[] = [{ name: 'origin direct (node:http render)', port: originPort, pinned: canPin }];
+  const targets: Target[] = [{ name: 'origin direct (node:http render)', port: originPort, pinned: canPin }];
   const mapPort = await freePort();
   await start(process.execPath, [SERVERS, 'map', String(mapPort), String(bytes)], mapPort);
   targets.push({ name: 'bare node:http Map server (ceiling)', port: mapPort, pinned: canPin });
@@ -105,7 +145,7 @@ async function main(): Promise<void> {
   }
   if (!values['skip-nginx'] && existsSync('/usr/lib/nginx/modules/ngx_http_set_misc_module.so')) {
     const port = await freePort();
-    const dir = mkdtempSync(path.join(tmpdir(), 'epc-bench-nginx-'));
+    const dir = mkdtempSync(path.join(scratch, 'nginx-'));
     writeFileSync(
       path.join(dir, 'nginx.conf'),
       `load_module /usr/lib/nginx/modules/ndk_http_module.so;
@@ -131,22 +171,24 @@ http { access_log off; client_body_temp_path ${dir}/b; proxy_temp_path ${dir}/p;
         '--memcached-timeout', '500'],
       port,
     );
-    await warm(port);
+    await warm(port, true);
     targets.push({ name: 'edge memcached-only hits, 1 worker', port, pinned: canPin });
+    targets.push({ name: `edge memcached-only, ${paths.length} keys`, port, pinned: canPin, many: true });
   }
   const memjsPort = await freePort();
   await start(process.execPath, [SERVERS, 'memjs', String(memjsPort), mc], memjsPort);
   targets.push({ name: 'bare node:http + one memjs GET', port: memjsPort, pinned: canPin });
-  // --only SUBSTRING measures just the targets whose name contains it (all are still started).
-  const only = values.only;
-  if (only !== undefined) targets.splice(0, targets.length, ...targets.filter((t) => t.name.includes(only)));
+  targets.push({ name: `bare memjs GET, ${paths.length} keys`, port: memjsPort, pinned: canPin, many: true });
+  // --only A,B measures just the targets whose name contains one of them (all are still started).
+  const only = values.only?.split(',');
+  if (only !== undefined) targets.splice(0, targets.length, ...targets.filter((t) => only.some((o) => t.name.includes(o))));
   // Warm-up (JIT, connection pools) before anything is recorded.
-  for (const t of targets) await measure(t.name, t.port, t.pinned, seconds);
+  for (const t of targets) await measure(t, seconds);
 
   const samples = new Map<string, BenchResult[]>();
   for (let round = 0; round < rounds; round++) {
     for (const t of targets) {
-      const r = await measure(t.name, t.port, t.pinned);
+      const r = await measure(t);
       process.stderr.write(`round ${round + 1}/${rounds} ${r.name}: ${r.rps.toFixed(0)} req/s p99 ${r.p99.toFixed(2)} ms\n`);
       samples.set(t.name, [...(samples.get(t.name) ?? []), r]);
     }
@@ -165,7 +207,8 @@ http { access_log off; client_body_temp_path ${dir}/b; proxy_temp_path ${dir}/p;
   process.stdout.write(
     `\nedge L1 (1 worker) / bare Map server: ${ratio(by('edge L1 hits, 1'), by('bare node:http Map'))}x` +
       `\nedge L1 (2 workers) / nginx (2 workers): ${ratio(by('edge L1 hits, 2'), by('nginx'))}x` +
-      `\nedge memcached-only / bare memjs server: ${ratio(by('edge memcached-only'), by('bare node:http + one memjs'))}x` +
+      `\nedge memcached-only / bare memjs server, one hot page: ${ratio(by('edge memcached-only hits'), by('bare node:http + one memjs'))}x` +
+      `\nedge memcached-only / bare memjs server, ${paths.length} keys: ${ratio(by('edge memcached-only, '), by('bare memjs GET, '))}x` +
       `\nedge L1 (1 worker) / origin direct: ${ratio(by('edge L1 hits, 1'), by('origin direct'))}x\n`,
   );
 }

@@ -1,6 +1,6 @@
 // edge-page-cache bench: autocannon against one URL or several side by side, in one run, with ratios.
 import { parseArgs } from 'node:util';
-import autocannon from 'autocannon';
+import type autocannon from 'autocannon';
 import { ConfigError } from '../core/errors';
 import { positiveInt } from '../core/options';
 
@@ -20,8 +20,16 @@ export async function runAutocannon(
   seconds: number,
   connections: number,
   headers: Record<string, string> = {},
+  paths?: readonly string[],
 ): Promise<BenchResult> {
-  const r = await autocannon({ url, duration: seconds, connections, pipelining: 1, headers });
+  // Loaded here, not at the top: `serve` never pays for autocannon's start-up.
+  const { default: autocannon } = await import('autocannon');
+  const options: autocannon.Options = { url, duration: seconds, connections, pipelining: 1, headers };
+  if (paths !== undefined && paths.length > 0) {
+    let next = 0;
+    options.requests = [{ setupRequest: (req) => ({ ...req, path: paths[next++ % paths.length] }) }];
+  }
+  const r = await autocannon(options);
   return { name, rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, errors: r.errors + r.timeouts, non2xx: r.non2xx };
 }
 

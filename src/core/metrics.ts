@@ -93,7 +93,7 @@ export function cacheMetrics(registry?: Registry): CacheMetrics {
     }),
     storeOps: new HotCounter({
       name: 'edge_cache_store_ops_total',
-      help: 'Store operations by tier, operation and result (hit, miss, ok, fail, skipped)',
+      help: 'Store operations by tier, operation and result (hit, miss, joined: a get that shared a read already on the wire, ok, fail, skipped)',
       labelNames: ['tier', 'op', 'result'],
       registers,
     }),

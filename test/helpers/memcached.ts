@@ -63,6 +63,25 @@ export async function startMemcacheds(n: number): Promise<MemcachedProcess[]> {
   return out;
 }
 
+/** One counter from memcached's own `stats` (cmd_get, get_hits...), read over the text protocol. */
+export function memcachedStat(address: string, name: string): Promise<number> {
+  const [host, port] = [address.slice(0, address.lastIndexOf(':')), Number(address.slice(address.lastIndexOf(':') + 1))];
+  return new Promise((resolve, reject) => {
+    let text = '';
+    const s = net.connect(port, host, () => s.write('stats\r\n'));
+    s.setEncoding('latin1');
+    s.on('data', (d: string) => {
+      text += d;
+      if (!text.endsWith('END\r\n')) return;
+      s.destroy();
+      const m = new RegExp(`^STAT ${name} (\\d+)\r$`, 'm').exec(text);
+      if (m) resolve(Number(m[1]));
+      else reject(new Error(`memcached has no stat ${name}`));
+    });
+    s.on('error', reject);
+  });
+}
+
 /** A TCP server that accepts connections and never replies: memcached hung. */
 export async function startHangingServer(): Promise<{ port: number; address: string; close(): Promise<void> }> {
   const sockets = new Set<net.Socket>();

@@ -6,7 +6,7 @@ import { parseServerList } from '../../src/core/ring';
 import { cacheMetrics } from '../../src/core/metrics';
 import { Registry } from 'prom-client';
 import { storeContract } from '../contract/store';
-import { startHangingServer, startMemcacheds } from '../helpers/memcached';
+import { memcachedStat, startHangingServer, startMemcacheds } from '../helpers/memcached';
 import type { MemcachedProcess } from '../helpers/memcached';
 import { createHashRing } from '../../src/core/ring';
 
@@ -167,6 +167,50 @@ describe('memcached store on several nodes', () => {
       expect(store.getSync('t-1')?.value.toString()).toBe('one');
       expect(await store.set('t-2', Buffer.from('two'), 0, 60)).toBe(false);
       expect((await store.get('t-2'))?.value.toString()).toBe('two');
+    } finally {
+      await store.close();
+      await node!.stop();
+    }
+  });
+
+  it('concurrent gets of one key share one memcached read, and each caller gets the value', async () => {
+    const [node] = await startMemcacheds(1);
+    const registry = new Registry();
+    const metrics = cacheMetrics(registry);
+    const store = createMemcachedStore({ servers: parseServerList('memcached', node!.address), timeoutMs: 500, metrics });
+    try {
+      await store.set('hot', Buffer.from('page'), 0, 60);
+      const before = await memcachedStat(node!.address, 'cmd_get');
+      const got = await Promise.all(Array.from({ length: 50 }, () => store.get('hot')));
+      expect(got.map((v) => v?.value.toString())).toEqual(Array(50).fill('page'));
+      expect((await memcachedStat(node!.address, 'cmd_get')) - before).toBe(1);
+      expect(await registry.getSingleMetricAsString('edge_cache_store_ops_total')).toMatch(/result="joined"} 49/);
+      // Once answered, the next get is a read of its own.
+      expect((await store.get('hot'))?.value.toString()).toBe('page');
+      expect((await memcachedStat(node!.address, 'cmd_get')) - before).toBe(2);
+    } finally {
+      await store.close();
+      await node!.stop();
+    }
+  });
+
+  it('a get that begins after this process writes the key never joins a read begun before the write', async () => {
+    const [node] = await startMemcacheds(1);
+    const store = createMemcachedStore({ servers: parseServerList('memcached', node!.address), timeoutMs: 500 });
+    try {
+      await store.set('k', Buffer.from('old'), 0, 60);
+      const early = store.get('k');
+      const written = store.set('k', Buffer.from('new'), 0, 60);
+      const late = store.get('k');
+      await written;
+      expect((await early)?.value.toString()).toBe('old');
+      expect((await late)?.value.toString()).toBe('new');
+      const beforeDelete = store.get('k');
+      const deleted = store.delete('k');
+      const afterDelete = store.get('k');
+      await deleted;
+      expect((await beforeDelete)?.value.toString()).toBe('new');
+      expect(await afterDelete).toBeUndefined();
     } finally {
       await store.close();
       await node!.stop();

@@ -103,6 +103,12 @@ export function createMemcachedStore(options: MemcachedStoreOptions): CacheStore
   const hitCounter = metrics.storeOps.labels('l2', 'get', 'hit');
   const missCounter = metrics.storeOps.labels('l2', 'get', 'miss');
   const tooBig = metrics.notStored.labels('too-large');
+  const joined = metrics.storeOps.labels('l2', 'get', 'joined');
+  /**
+   * Reads on the wire, by key. A write from this process drops its key's entry first, so a read that
+   * begins after a write never joins one that began before it (it could return the old bytes).
+   */
+  const inflight = new Map<string, Promise<StoredValue | undefined>>();
 
   /** The node for a key, or undefined while its breaker is open (the call is skipped at once). */
   function pick(key: string, op: StoreOp): Node | undefined {
@@ -165,6 +171,7 @@ export function createMemcachedStore(options: MemcachedStoreOptions): CacheStore
   }
 
   async function write(op: 'set' | 'add', key: string, value: Buffer, flags: number, ttlSeconds: number): Promise<boolean | undefined> {
+    inflight.delete(key);
     if (value.length > maxItemBytes) {
       tooBig.inc();
       return false;
@@ -189,12 +196,23 @@ export function createMemcachedStore(options: MemcachedStoreOptions): CacheStore
       return undefined;
     },
     get(key: string): Promise<StoredValue | undefined> {
+      // A read of this key already on the wire: join it. A hot page asked for by many clients at once
+      // costs one memcached round trip, not one per client, and is decoded once for all of them.
+      const pending = inflight.get(key);
+      if (pending !== undefined) {
+        joined.inc();
+        return pending;
+      }
       const node = pick(key, 'get');
       if (node === undefined) return MISS;
       // memjs's callback form with one Promise around it: its own promise form adds two more layers,
       // and this is the L2 hit path.
-      return new Promise(function getting(resolve) {
+      // (memjs may answer synchronously, on a connection already failed: then there is nothing to join.)
+      const call: { read: Promise<StoredValue | undefined> | undefined; settled: boolean } = { read: undefined, settled: false };
+      call.read = new Promise<StoredValue | undefined>(function getting(resolve) {
         node.client.get(key, function got(err: Error | null, value: Buffer | null, flags: Buffer | null) {
+          call.settled = true;
+          if (call.read !== undefined && inflight.get(key) === call.read) inflight.delete(key);
           if (err !== null) {
             failed(node, 'get', err);
             resolve(undefined);
@@ -210,6 +228,8 @@ export function createMemcachedStore(options: MemcachedStoreOptions): CacheStore
           resolve(storedValue(value, flags !== null && flags.length >= 4 ? flags.readUInt32BE(0) : 0));
         });
       });
+      if (!call.settled) inflight.set(key, call.read);
+      return call.read;
     },
     async set(key, value, flags, ttlSeconds): Promise<boolean> {
       return (await write('set', key, value, flags, ttlSeconds)) === true;
@@ -218,6 +238,7 @@ export function createMemcachedStore(options: MemcachedStoreOptions): CacheStore
       return write('add', key, value, flags, ttlSeconds);
     },
     async append(key: string, value: Buffer): Promise<boolean> {
+      inflight.delete(key);
       if (value.length > maxItemBytes) return false;
       const node = pick(key, 'set');
       if (node === undefined) return false;
@@ -237,6 +258,7 @@ export function createMemcachedStore(options: MemcachedStoreOptions): CacheStore
       }
     },
     async delete(key: string): Promise<boolean> {
+      inflight.delete(key);
       const node = pick(key, 'delete');
       if (node === undefined) return false;
       try {
