@@ -96,6 +96,12 @@ describe('createKeyFunction', () => {
     const keyFor = createKeyFunction('p:', 3);
     for (let round = 0; round < 2; round++) {
       for (let i = 0; i < 5; i++) expect(keyFor('example.com', `/${i}`)).toBe(md5(`p:example.com/${i}`));
+      for (let i = 0; i < 5; i++) expect(keyFor(`h${i}.example`, '/')).toBe(md5(`p:h${i}.example/`));
     }
+    // Host and request_uri are not confused where their joined text is the same.
+    expect(keyFor('a.example', '/b')).toBe(md5('p:a.example/b'));
+    expect(keyFor('a.exampl', 'e/b')).toBe(md5('p:a.example/b'));
+    const long = '/' + 'x'.repeat(600);
+    expect(keyFor('example.com', long)).toBe(md5(`p:example.com${long}`));
   });
 });

@@ -61,22 +61,32 @@ export function cacheKey(keyPrefix: string, host: string, requestUri: string): s
 
 /**
  * cacheKey with a bounded memo of recent inputs: a hot page's hits skip the md5 (a string Map lookup is a
- * fraction of its cost). The memo is dropped whole when it reaches maxEntries, so random URLs cannot grow it.
+ * fraction of its cost). The memo is by host, then by request_uri, so a lookup never builds (and flattens)
+ * the joined string; it is dropped whole when it holds maxEntries keys, so random URLs cannot grow it.
  */
 const MEMO_INPUT_MAX = 512;
 
 export function createKeyFunction(keyPrefix: string, maxEntries = 10_000): (host: string, requestUri: string) => string {
-  let memo = new Map<string, string>();
+  let byHost = new Map<string, Map<string, string>>();
+  let size = 0;
   return function keyFor(host: string, requestUri: string): string {
-    const input = keyPrefix + host + requestUri;
     // Only short inputs are kept, so the memo stays small (maxEntries x MEMO_INPUT_MAX) whatever URLs come.
-    if (input.length > MEMO_INPUT_MAX) return hash('md5', input, 'hex');
-    let key = memo.get(input);
-    if (key === undefined) {
-      key = hash('md5', input, 'hex');
-      if (memo.size >= maxEntries) memo = new Map();
-      memo.set(input, key);
+    if (host.length + requestUri.length > MEMO_INPUT_MAX) return hash('md5', keyPrefix + host + requestUri, 'hex');
+    let uris = byHost.get(host);
+    let key = uris?.get(requestUri);
+    if (key !== undefined) return key;
+    key = hash('md5', keyPrefix + host + requestUri, 'hex');
+    if (size >= maxEntries) {
+      byHost = new Map();
+      uris = undefined;
+      size = 0;
     }
+    if (uris === undefined) {
+      uris = new Map();
+      byHost.set(host, uris);
+    }
+    uris.set(requestUri, key);
+    size++;
     return key;
   };
 }

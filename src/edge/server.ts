@@ -1,5 +1,6 @@
 // createEdgeServer(): wires options, store, page cache, origins and the pipeline into an http.Server,
 // with listen, and close that drains in-flight requests.
+import { sweepIdleConnections } from './idle';
 import { listenOn } from './listen';
 import http from 'node:http';
 import type { Registry } from 'prom-client';
@@ -21,7 +22,7 @@ import { runPipeline } from './pipeline';
 import { Transaction } from './transaction';
 import type { NodeHealth } from '../core/store';
 
-/** A client connection with no bytes either way for this long is closed. */
+/** A client connection with no bytes either way for this long is closed (the default). */
 const IDLE_TIMEOUT_MS = 120_000;
 
 export interface EdgeServer {
@@ -50,6 +51,8 @@ export interface CreateEdgeServerExtras {
   registry?: Registry;
   /** Called with the keys an unsafe request invalidated (a cluster worker tells the other workers). */
   onInvalidate?: (keys: readonly string[]) => void;
+  /** Closes client connections that move no byte for this long, in ms (default 120000; for tests). */
+  idleTimeoutMs?: number;
 }
 
 function noop(): void {}
@@ -122,7 +125,7 @@ export function createEdgeServer(input: Readonly<EdgeOptions> | ResolvedEdgeOpti
     },
     onRequest,
   );
-  server.setTimeout(IDLE_TIMEOUT_MS);
+  const idle = sweepIdleConnections(server, extras.idleTimeoutMs ?? IDLE_TIMEOUT_MS);
   server.on('clientError', function onClientError(err: NodeJS.ErrnoException, socket) {
     // Node answers malformed requests itself; we only choose the status: 431 for oversize heads, else 400.
     if (!socket.writable) {
@@ -154,6 +157,7 @@ export function createEdgeServer(input: Readonly<EdgeOptions> | ResolvedEdgeOpti
       clearInterval(sweep);
       clearTimeout(expire);
       server.closeAllConnections();
+      idle.stop();
       await closed;
       await origins.close();
       await store.close();

@@ -1,6 +1,7 @@
 // Origin faults: timeouts give 504, unreachable origins 502, quickly and never a hang; a stale entry
 // stands in for both (stale-if-error); a client that goes away mid-body breaks nothing.
 import http from 'node:http';
+import net from 'node:net';
 import { Registry } from 'prom-client';
 import { createEdgeServer } from '../../src/edge/server';
 import type { EdgeServer } from '../../src/edge/server';
@@ -42,12 +43,12 @@ afterEach(() => {
   mode = 'ok';
 });
 
-async function edgeWith(extra: EdgeOptions = {}): Promise<{ edge: EdgeServer; port: number; registry: Registry }> {
+async function edgeWith(extra: EdgeOptions = {}, idleTimeoutMs?: number): Promise<{ edge: EdgeServer; port: number; registry: Registry }> {
   seq++;
   const registry = new Registry();
   const edge = createEdgeServer(
     { origin: origin.url, port: 0, host: '127.0.0.1', keyPrefix: `faults${seq}:`, originTimeoutMs: 300, ...extra },
-    { registry },
+    idleTimeoutMs === undefined ? { registry } : { registry, idleTimeoutMs },
   );
   return { edge, port: await edge.listen(), registry };
 }
@@ -208,5 +209,42 @@ it('an active health probe marks a failing origin down and sends traffic to the 
     await edge.close();
     await a.close();
     await b.close();
+  }
+});
+
+/** A raw client connection: what it received, and when (ms after connecting) the edge closed it. */
+function rawClient(port: number): { socket: net.Socket; received: () => string; closedAfter: Promise<number> } {
+  const t0 = Date.now();
+  const socket = net.connect(port, '127.0.0.1');
+  let text = '';
+  socket.setEncoding('latin1');
+  socket.on('data', (d: string) => (text += d));
+  socket.on('error', () => {});
+  return { socket, received: () => text, closedAfter: new Promise((r) => socket.once('close', () => r(Date.now() - t0))) };
+}
+
+it('closes a client connection that sends nothing for the idle timeout, and keeps one that trickles', async () => {
+  const { edge, port } = await edgeWith({}, 400);
+  try {
+    // Stalls in the middle of its headers (well inside the 20 s headers timeout): closed by the idle sweep.
+    const stalled = rawClient(port);
+    stalled.socket.write('GET /stalled HTTP/1.1\r\nHost: exa');
+    const after = await stalled.closedAfter;
+    expect(after).toBeGreaterThanOrEqual(350);
+    expect(after).toBeLessThan(3000);
+    // A byte every 100 ms for three idle timeouts: always moving, so it completes.
+    const slow = rawClient(port);
+    const head = 'GET /trickle HTTP/1.1\r\nHost: example.com\r\nX-Slow: ' + 'a'.repeat(12) + '\r\nConnection: close\r\n\r\n';
+    const cut = head.length - 4;
+    for (let i = 0; i < cut; i++) {
+      slow.socket.write(head[i]!);
+      if (i >= cut - 12) await sleep(100);
+    }
+    slow.socket.write(head.slice(cut));
+    await slow.closedAfter;
+    expect(slow.received()).toMatch(/^HTTP\/1\.1 200 /);
+    expect(slow.received()).toContain('fresh /trickle');
+  } finally {
+    await edge.close();
   }
 });

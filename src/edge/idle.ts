@@ -1,0 +1,49 @@
+// Idle client connections: closed once no byte has moved either way for idleMs (nginx's
+// client_body_timeout and send_timeout in one). A sweep every idleMs/4 compares each connection's byte
+// counts with the last sweep's, so the cost is per connection and per sweep, never per request: a socket
+// timeout would re-arm a timer on every read and write of every hit. A connection is closed between idleMs
+// and 1.25 x idleMs after its last byte. Idle keep-alive connections between requests are closed sooner by
+// the server's keepAliveTimeout.
+import type http from 'node:http';
+import type { Socket } from 'node:net';
+
+class Progress {
+  bytes = -1;
+  since = 0;
+}
+
+export interface IdleSweeper {
+  stop(): void;
+}
+
+export function sweepIdleConnections(server: http.Server, idleMs: number, now: () => number = Date.now): IdleSweeper {
+  const connections = new Map<Socket, Progress>();
+  function untrack(this: Socket): void {
+    connections.delete(this);
+  }
+  function track(socket: Socket): void {
+    connections.set(socket, new Progress());
+    socket.once('close', untrack);
+  }
+  function sweep(): void {
+    const t = now();
+    for (const [socket, p] of connections) {
+      const bytes = socket.bytesRead + socket.bytesWritten;
+      if (bytes !== p.bytes) {
+        p.bytes = bytes;
+        p.since = t;
+      } else if (t - p.since >= idleMs) {
+        socket.destroy();
+      }
+    }
+  }
+  server.on('connection', track);
+  const timer = setInterval(sweep, Math.max(10, Math.floor(idleMs / 4)));
+  timer.unref();
+  return {
+    stop(): void {
+      clearInterval(timer);
+      server.off('connection', track);
+    },
+  };
+}
