@@ -216,4 +216,21 @@ describe('memcached store on several nodes', () => {
       await node!.stop();
     }
   });
+
+  it('tiered: concurrent L1 misses of one key make one memcached read, and L1 holds the value after', async () => {
+    const [node] = await startMemcacheds(1);
+    const l2 = createMemcachedStore({ servers: parseServerList('memcached', node!.address), timeoutMs: 500 });
+    const store = createTieredStore({ l1: createMemoryStore({ maxBytes: MiB * 8, maxTtlSeconds: 30 }), l2, l1TtlSeconds: 30 });
+    try {
+      await l2.set('warm', Buffer.from('from memcached'), 0, 60);
+      const before = await memcachedStat(node!.address, 'cmd_get');
+      const got = await Promise.all(Array.from({ length: 20 }, () => store.get('warm')));
+      expect(got.every((v) => v?.value.toString() === 'from memcached')).toBe(true);
+      expect((await memcachedStat(node!.address, 'cmd_get')) - before).toBe(1);
+      expect(store.getSync('warm')?.value.toString()).toBe('from memcached');
+    } finally {
+      await store.close();
+      await node!.stop();
+    }
+  });
 });

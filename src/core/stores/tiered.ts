@@ -13,6 +13,8 @@ export interface TieredStoreOptions {
 
 export function createTieredStore(options: TieredStoreOptions): CacheStore {
   const { l1, l2, l1TtlSeconds } = options;
+  /** Values already put in L1: memcached hands one value to every get that joined its read, filled once. */
+  const filled = new WeakSet<StoredValue>();
 
   function fill(key: string, value: StoredValue): void {
     // Filling L1 on an L2 hit is the point of L1: the next request for this page never leaves the process.
@@ -30,7 +32,10 @@ export function createTieredStore(options: TieredStoreOptions): CacheStore {
       const local = l1.peek(key);
       if (local !== undefined) return local;
       const remote = await l2.get(key);
-      if (remote !== undefined) fill(key, remote);
+      if (remote !== undefined && !filled.has(remote)) {
+        filled.add(remote);
+        fill(key, remote);
+      }
       return remote;
     },
     async set(key, value, flags, ttlSeconds): Promise<boolean> {
