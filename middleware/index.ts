@@ -15,7 +15,7 @@ import { normalizeHost } from '../src/core/key';
 import { componentLogger, RateLimitedLog } from '../src/core/logger';
 import { cacheMetrics } from '../src/core/metrics';
 import type { CacheMetrics } from '../src/core/metrics';
-import { decideStore, freshness, isResponseReason } from '../src/core/policy';
+import { decideStore, freshness, isResponseReason, variesOnCookie } from '../src/core/policy';
 import type { NotStoredReason, StoreDecision } from '../src/core/policy';
 import { CACHE_STATUS, CACHE_STATUS_HEADER, CACHE_STATUSES, X_CACHE } from '../src/core/status';
 import type { CacheStatus } from '../src/core/status';
@@ -53,7 +53,7 @@ export interface PageCacheMiddleware {
 }
 
 const NOT_STORED_REASONS = [
-  'method', 'authorization', 'status', 'no-store', 'request-no-store', 'private', 'no-cache', 'set-cookie', 'vary', 'not-storable', 'no-freshness', 'too-large',
+  'method', 'authorization', 'status', 'no-store', 'request-no-store', 'private', 'no-cache', 'set-cookie', 'vary', 'request-cookie', 'not-storable', 'no-freshness', 'too-large',
 ] as const satisfies readonly NotStoredReason[];
 
 /** Everything the request path needs, built once in the factory. */
@@ -252,6 +252,10 @@ function recv(ctx: Context, req: Request, res: Response, next: NextFunction): vo
     lookupFailed(ctx, err);
   }
   if (entry !== undefined) {
+    if (cookieVariantRefused(ctx, req, entry)) {
+      bypass(ctx, res, next);
+      return;
+    }
     if (serveIfFresh(ctx, req, res, entry, now)) return;
     miss(ctx, req, res, next, key, now, 'EXPIRED');
     return;
@@ -276,13 +280,32 @@ async function lookupAsync(ctx: Context, req: Request, res: Response, next: Next
   } catch (err) {
     lookupFailed(ctx, err);
   }
+  if (entry !== undefined && cookieVariantRefused(ctx, req, entry)) {
+    bypass(ctx, res, next);
+    return;
+  }
   if (entry !== undefined && serveIfFresh(ctx, req, res, entry, now)) return;
   miss(ctx, req, res, next, key, now, entry === undefined ? 'MISS' : 'EXPIRED');
 }
 
+/** No cookie of this request reaches the page: none, or only ones on the ignore list (analytics). */
+function cookieFree(ctx: Context, req: IncomingMessage): boolean {
+  const cookie = req.headers.cookie;
+  return cookie === undefined || onlyIgnoredCookies(cookie, ctx.opts.ignoreCookies);
+}
+
+/**
+ * A stored page that varies on Cookie is the cookie-less variant: never served to a request with a cookie
+ * that reaches the page (possible when bypassCookies names only some session cookies). Costs nothing for
+ * requests without cookies.
+ */
+function cookieVariantRefused(ctx: Context, req: IncomingMessage, entry: CacheEntry): boolean {
+  return req.headers.cookie !== undefined && variesOnCookie(entryHeader(entry, 'vary')) && !cookieFree(ctx, req);
+}
+
 /** hit -> deliver when the entry is fresh and this client can take its encoding; false otherwise. */
 function serveIfFresh(ctx: Context, req: IncomingMessage, res: ServerResponse, stored: CacheEntry, now: number): boolean {
-  if (freshness(stored, now) !== 'fresh') return false;
+  if (freshness(stored, now) !== 'fresh' || cookieVariantRefused(ctx, req, stored)) return false;
   const entry = stored;
   const coding = entryHeader(entry, 'content-encoding');
   if (coding !== undefined && coding !== 'identity' && !acceptsEncoding(req.headers['accept-encoding'], coding.toLowerCase())) {
@@ -453,7 +476,7 @@ const MISS_SINK: CaptureSink<MissState> = {
     const state = capture.data;
     const { ctx, req } = state;
     const headers = capture.headers;
-    const decision = decideStore({ method: req.method, url: req.originalUrl, headers: req.headers }, { status: capture.status, headers }, ctx.opts.policy);
+    const decision = decideStore({ method: req.method, url: req.originalUrl, headers: req.headers, cookieFree: cookieFree(ctx, req) }, { status: capture.status, headers }, ctx.opts.policy);
     if (!decision.store) {
       notStored(state, decision.reason);
       return false;
@@ -481,7 +504,7 @@ const MISS_SINK: CaptureSink<MissState> = {
     // on-headers hooks that run after our snapshot; a Set-Cookie or `private` added there must still
     // forbid storing. So the final headers are judged again, now that the response is out.
     const { ctx, req } = state;
-    const final = decideStore({ method: req.method, url: req.originalUrl, headers: req.headers }, { status: capture.status, headers: capture.res.getHeaders() }, ctx.opts.policy);
+    const final = decideStore({ method: req.method, url: req.originalUrl, headers: req.headers, cookieFree: cookieFree(ctx, req) }, { status: capture.status, headers: capture.res.getHeaders() }, ctx.opts.policy);
     if (!final.store) {
       notStored(state, final.reason);
       return;

@@ -1,4 +1,4 @@
-import { ageSeconds, canServeStaleOnError, decideStore, DEFAULT_STORABLE_STATUSES, freshness } from './policy';
+import { ageSeconds, canServeStaleOnError, decideStore, DEFAULT_STORABLE_STATUSES, freshness, isResponseReason, variesOnCookie } from './policy';
 import type { StorePolicyOptions } from './policy';
 
 const NOW = Date.parse('2026-11-21T12:00:00Z');
@@ -22,7 +22,8 @@ describe('storable (RFC 9111 §3, shared cache)', () => {
     ['private', { 'cache-control': 'private, max-age=60' }],
     ['no-cache', { 'cache-control': 'no-cache' }],
     ['set-cookie', { 'set-cookie': 'sid=1', 'cache-control': 'public, max-age=60' }],
-    ['vary', { vary: 'Cookie', 'cache-control': 'max-age=60' }],
+    ['vary', { vary: 'Accept-Language', 'cache-control': 'max-age=60' }],
+    ['vary', { vary: 'Cookie, Accept-Language', 'cache-control': 'max-age=60' }],
     ['vary', { vary: '*', 'cache-control': 'max-age=60' }],
   ])('not stored: %s', (reason, headers) => {
     expect(decide(headers)).toEqual({ store: false, reason });
@@ -45,6 +46,28 @@ describe('storable (RFC 9111 §3, shared cache)', () => {
 
   it('stores Vary: Accept-Encoding (the cache normalises it)', () => {
     expect(decide({ vary: 'Accept-Encoding', 'cache-control': 'max-age=60' }).store).toBe(true);
+  });
+
+  it('stores Vary: Cookie as the cookie-less variant, only for a request whose cookies never reach the page', () => {
+    const varies = { vary: 'Accept-Encoding, Cookie', 'cache-control': 'max-age=60' };
+    expect(decide(varies).store).toBe(true);
+    const withCookie = { ...GET, headers: { host: 'x', cookie: 'sessionid=abc' } };
+    expect(decide(varies, 200, withCookie)).toEqual({ store: false, reason: 'request-cookie' });
+    // The caller knows the cookies are all ignored ones (analytics, never forwarded).
+    expect(decide(varies, 200, { ...withCookie, cookieFree: true } as typeof GET).store).toBe(true);
+    // A request's own cookies say nothing about the page: no hit-for-miss mark for the others.
+    expect(isResponseReason('request-cookie')).toBe(false);
+    expect(isResponseReason('vary')).toBe(true);
+  });
+
+  it.each([
+    ['Cookie', true],
+    [' accept-encoding ,COOKIE', true],
+    ['Accept-Encoding', false],
+    ['X-Cookie', false],
+    [undefined, false],
+  ])('variesOnCookie(%s) is %s', (vary, want) => {
+    expect(variesOnCookie(vary)).toBe(want);
   });
 
   it('honours a request no-store', () => {

@@ -30,6 +30,7 @@ export type NotStoredReason =
   | 'no-cache'
   | 'set-cookie'
   | 'vary'
+  | 'request-cookie'
   | 'not-storable'
   | 'no-freshness'
   | 'too-large';
@@ -49,14 +50,32 @@ export type StoreDecision =
 
 export const DEFAULT_STORABLE_STATUSES: readonly number[] = [200, 203, 204, 300, 301, 308, 404, 410];
 
-/** Vary values the cache handles itself: it normalises Accept-Encoding, so varying on it is safe. */
-function varyIsHandled(vary: string | undefined): boolean {
-  if (vary === undefined) return true;
+/**
+ * Whether a Vary value names Cookie (ASCII case-insensitive), the one varying header besides
+ * Accept-Encoding this cache can store: every request it looks up for carries no cookie that reaches the
+ * page (others pass), so what it stores and serves is always the cookie-less variant.
+ */
+export function variesOnCookie(vary: string | undefined): boolean {
+  if (vary === undefined) return false;
+  for (const part of vary.split(',')) if (part.trim().toLowerCase() === 'cookie') return true;
+  return false;
+}
+
+/**
+ * Vary values the cache handles: it normalises Accept-Encoding itself, and a request with no cookie that
+ * reaches the origin (none, or only ignored ones, which are never forwarded) gets the cookie-less variant
+ * of a `Vary: Cookie` page (Django's sessions and CSRF add it to every page). Anything else (or `*`) is
+ * not stored, so no variant reaches a request it does not match.
+ */
+function varyVerdict(vary: string | undefined, cookieFree: boolean): 'ok' | 'vary' | 'request-cookie' {
+  if (vary === undefined) return 'ok';
+  let cookie = false;
   for (const part of vary.split(',')) {
     const t = part.trim().toLowerCase();
-    if (t !== '' && t !== 'accept-encoding') return false;
+    if (t === 'cookie') cookie = true;
+    else if (t !== '' && t !== 'accept-encoding') return 'vary';
   }
-  return true;
+  return cookie && !cookieFree ? 'request-cookie' : 'ok';
 }
 
 /**
@@ -66,11 +85,18 @@ function varyIsHandled(vary: string | undefined): boolean {
  * - RFC 9111 §5.2.2.5 no-store, §5.2.2.7 private, §5.2.2.4 no-cache (we do not store what must be
  *   revalidated on every use);
  * - Set-Cookie: never shared (RFC 9111 §7.3 leaves it to the cache; a cookie is always someone's);
- * - Vary on anything but Accept-Encoding (or `*`): not stored, so no variant reaches a request it does not match;
+ * - Vary on anything but Accept-Encoding and Cookie (or `*`): not stored, so no variant reaches a request it
+ *   does not match; Vary: Cookie only for a request whose cookies never reach the page (`cookieFree`);
  * - freshness from s-maxage, max-age or Expires (RFC 9111 §4.2.1, less Age), else the default TTL.
  */
 export function decideStore(
-  request: { readonly method: string; readonly url: string; readonly headers: Headers },
+  request: {
+    readonly method: string;
+    readonly url: string;
+    readonly headers: Headers;
+    /** No cookie of this request reaches the page (none, or only ignored ones); default: no Cookie header. */
+    readonly cookieFree?: boolean;
+  },
   response: { readonly status: number; readonly headers: Headers },
   opts: StorePolicyOptions,
 ): StoreDecision {
@@ -82,7 +108,8 @@ export function decideStore(
   if (cc.has('private')) return { store: false, reason: 'private' };
   if (cc.has('no-cache')) return { store: false, reason: 'no-cache' };
   if (response.headers['set-cookie'] !== undefined) return { store: false, reason: 'set-cookie' };
-  if (!varyIsHandled(headerString(response.headers['vary']))) return { store: false, reason: 'vary' };
+  const vary = varyVerdict(headerString(response.headers['vary']), request.cookieFree ?? request.headers['cookie'] === undefined);
+  if (vary !== 'ok') return { store: false, reason: vary };
   const reqCc = parseCacheControl(request.headers['cache-control']);
   // The client's own no-store: this response is not stored, but the page is not uncacheable for others.
   if (reqCc.has('no-store')) return { store: false, reason: 'request-no-store' };
@@ -169,5 +196,5 @@ export function ageSeconds(storedAt: number, now: number): number {
 
 /** Reasons that come from the response itself: the page would not be storable for anyone (hit-for-miss). */
 export function isResponseReason(reason: NotStoredReason): boolean {
-  return reason !== 'request-no-store' && reason !== 'method' && reason !== 'authorization';
+  return reason !== 'request-no-store' && reason !== 'request-cookie' && reason !== 'method' && reason !== 'authorization';
 }

@@ -26,6 +26,13 @@ beforeAll(async () => {
     } else if (url.startsWith('/whoami')) {
       res.writeHead(200, { 'content-type': 'text/plain', 'cache-control': 'max-age=60' });
       res.end(`cookie=${req.headers.cookie ?? ''} auth=${req.headers.authorization ?? ''}`);
+    } else if (url.startsWith('/django')) {
+      // As Django's session and CSRF middleware answer: the page depends on the session cookie.
+      res.writeHead(200, { 'content-type': 'text/html', 'cache-control': 'max-age=60', vary: 'Cookie, Accept-Encoding' });
+      res.end(req.headers.cookie?.includes('sessionid=') ? `hello ${req.headers.cookie}` : 'hello anonymous');
+    } else if (url.startsWith('/by-language')) {
+      res.writeHead(200, { 'content-type': 'text/html', 'cache-control': 'max-age=60', vary: 'Accept-Language' });
+      res.end(`page in ${req.headers['accept-language'] ?? 'en'}`);
     } else if (url.startsWith('/echo')) {
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
@@ -171,6 +178,32 @@ describe.each([
     const b = await request(port, path, { headers: { cookie: '_ga=GA1.9.9' } });
     expect(b.headers['x-cache']).toBe('HIT');
     expect(origin.hits(path)).toBe(1);
+  });
+
+  it('stores a Vary: Cookie page as the cookie-less variant and never serves it to a session', async () => {
+    const path = `/django/${_name.length}`;
+    const a = await request(port, path);
+    expect(a.headers['x-cache']).toBe('MISS');
+    expect(a.headers.vary).toBe('Cookie, Accept-Encoding');
+    const b = await request(port, path, { headers: { cookie: '_ga=GA1.2.3' } });
+    expect(b.headers['x-cache']).toBe('HIT');
+    expect(b.body.toString()).toBe('hello anonymous');
+    expect(origin.hits(path)).toBe(1);
+    const c = await request(port, path, { headers: { cookie: 'sessionid=alice' } });
+    expect(c.headers['x-cache']).toBe('BYPASS');
+    expect(c.body.toString()).toBe('hello sessionid=alice');
+    expect((await request(port, path)).body.toString()).toBe('hello anonymous');
+    expect(origin.hits(path)).toBe(2);
+  });
+
+  it('does not store Vary on other request headers: every language reaches the origin and gets its own page', async () => {
+    const path = `/by-language/${_name.length}`;
+    const fr = await request(port, path, { headers: { 'accept-language': 'fr' } });
+    expect(fr.headers['x-cache']).toBe('MISS');
+    const de = await request(port, path, { headers: { 'accept-language': 'de' } });
+    expect(de.body.toString()).toBe('page in de');
+    expect(de.headers['x-cache']).toBe('MISS');
+    expect(origin.hits(path)).toBe(2);
   });
 
   it('passes POST bodies byte for byte and invalidates the target and its Location', async () => {

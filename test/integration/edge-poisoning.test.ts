@@ -33,6 +33,11 @@ beforeAll(async () => {
       res.end('aged');
       return;
     }
+    if (req.url?.startsWith('/vary-cookie')) {
+      res.writeHead(200, { 'content-type': 'text/html', 'cache-control': 'max-age=60', vary: 'Cookie' });
+      res.end('anonymous');
+      return;
+    }
     if (req.url?.startsWith('/json')) {
       res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'max-age=60' });
       res.end('{"q":"<script>x</script>"}');
@@ -133,6 +138,10 @@ it('in raw format, stores only what a raw entry restores faithfully (200 of the 
     const again = await request(port, '/json');
     expect(again.headers['x-cache']).toBe('MISS');
     expect(again.headers['content-type']).toBe('application/json');
+    // nginx serves raw entries whatever the cookies: a page that varies on Cookie is not stored raw.
+    await request(port, '/vary-cookie');
+    await new Promise((r) => setTimeout(r, 50));
+    expect((await request(port, '/vary-cookie')).headers['x-cache']).toBe('MISS');
     await request(port, '/html-page');
     await new Promise((r) => setTimeout(r, 50));
     expect((await request(port, '/html-page')).headers['x-cache']).toBe('HIT');

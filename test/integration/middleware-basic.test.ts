@@ -195,7 +195,8 @@ describe('never stored', () => {
     ['Set-Cookie', { 'set-cookie': 'sid=1; HttpOnly' }],
     ['Cache-Control: private', { 'cache-control': 'private, max-age=60' }],
     ['Cache-Control: no-store', { 'cache-control': 'no-store' }],
-    ['Vary: Cookie', { vary: 'Cookie' }],
+    ['Vary: Accept-Language', { vary: 'Accept-Language' }],
+    ['Vary: *', { vary: '*' }],
   ])('a response with %s', async (_name, headers) => {
     const s = await site((app, runs) => app.get('/n', page(runs, 'n', headers)));
     const first = await request(s.port, '/n');
@@ -230,6 +231,33 @@ describe('never stored', () => {
     expect((await request(s.port, '/xfh', { headers: { 'x-original-url': '/admin' } })).headers['x-cache']).toBe('BYPASS');
     // A proxy in front that sets X-Forwarded-Host to the same host is fine.
     expect((await request(s.port, '/xfh', { headers: { 'x-forwarded-host': 'example.com' } })).headers['x-cache']).toBe('MISS');
+  });
+
+  it('stores a Vary: Cookie page as the cookie-less variant and never serves or stores it for a cookie that reaches the page', async () => {
+    const s = await site(
+      (app, runs) =>
+        app.get('/v', (req, res) => {
+          runs.inc('v');
+          res.set({ 'cache-control': 'max-age=60', vary: 'Cookie' }).send(req.headers.cookie?.includes('theme=dark') ? 'dark page' : 'light page');
+        }),
+      // Only shop_session bypasses, so a theme cookie is looked up: the Vary rule alone must keep it apart.
+      { bypassCookies: ['shop_session'] },
+    );
+    const dark = await request(s.port, '/v', { headers: { cookie: 'theme=dark' } });
+    expect(dark.body.toString()).toBe('dark page');
+    await sleep(100);
+    // Not stored for the theme cookie (nor marked uncacheable): the next cookie-less request renders and stores.
+    const light = await request(s.port, '/v');
+    expect(light.headers['x-cache']).toBe('MISS');
+    expect(light.body.toString()).toBe('light page');
+    await waitStored(mc.direct, s.prefix, 'example.com', '/v');
+    const hit = await request(s.port, '/v', { headers: { cookie: '_ga=GA1.2.3' } });
+    expect(hit.headers['x-cache']).toBe('HIT');
+    expect(hit.body.toString()).toBe('light page');
+    const again = await request(s.port, '/v', { headers: { cookie: 'theme=dark' } });
+    expect(again.headers['x-cache']).toBe('BYPASS');
+    expect(again.body.toString()).toBe('dark page');
+    expect(s.runs.get('v')).toBe(3);
   });
 
   it('caches a request whose only cookies are analytics ones', async () => {

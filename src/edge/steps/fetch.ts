@@ -33,7 +33,8 @@ export async function fillFromOrigin(ctx: EdgeContext, tx: Transaction): Promise
   });
   tx.originMs = performance.now() - t0;
   const decision = decideStore(
-    { method: 'GET', url: tx.requestUri, headers: tx.req.headers },
+    // Only ignored cookies (never forwarded) or none: the origin rendered the cookie-less variant.
+    { method: 'GET', url: tx.requestUri, headers: tx.req.headers, cookieFree: tx.req.headers.cookie === undefined || !tx.keepCookies },
     { status: response.statusCode, headers: response.headers },
     ctx.opts.policy,
   );
