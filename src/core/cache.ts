@@ -50,7 +50,7 @@ export function tagIndexKey(keyPrefix: string, tag: string, chunk = 0): string {
 }
 
 /** Where the number of a tag's current index chunk is kept. */
-function tagHeadKey(keyPrefix: string, tag: string): string {
+export function tagHeadKey(keyPrefix: string, tag: string): string {
   return createHash('md5').update(`${keyPrefix}\0taghead\0${tag}`).digest('hex');
 }
 
@@ -114,7 +114,7 @@ export function createPageCache(options: PageCacheOptions): PageCache {
 
   // Tag indexes: a tag's page keys, space-separated, appended to chunk h of the tag's index; when the store
   // refuses a chunk (memcached's item size), writers move to chunk h+1 and record h+1 at the tag's head key.
-  // Purge reads chunks 0..h. Indexes never expire (memcached may evict them under memory pressure, which
+  // Purge reads chunks 0..h and any present past h. Indexes never expire (memcached may evict them under memory pressure, which
   // then loses that tag's purge: size memcached so it does not evict).
   // Every store appends its key again (a purge made by another process cannot be seen from here, so no
   // in-process shortcut may skip it); duplicates cost a few bytes and are dropped when a purge reads them.
@@ -232,12 +232,17 @@ export function createPageCache(options: PageCacheOptions): PageCache {
       heads.delete(tag);
       const head = await storedHead(tag);
       const keys = new Set<string>();
-      for (let chunk = 0; chunk <= head; chunk++) {
+      // Chunks 0..head, and on past the head while chunks are there: writers racing to move the head can
+      // leave it behind a chunk already in use (a plain set, last writer wins), and a purge must not miss it.
+      for (let chunk = 0; ; chunk++) {
         const ik = tagIndexKey(keyPrefix, tag, chunk);
         store.evictLocal(ik);
         const index = await store.get(ik);
+        if (index === undefined) {
+          if (chunk >= head) break;
+          continue;
+        }
         await store.delete(ik);
-        if (index === undefined) continue;
         for (const k of index.value.toString('latin1').split(' ')) if (k.length === 32) keys.add(k);
       }
       for (const key of keys) {
