@@ -82,13 +82,18 @@ export function memcachedStat(address: string, name: string): Promise<number> {
   });
 }
 
-/** A TCP server that accepts connections and never replies: memcached hung. */
-export async function startHangingServer(): Promise<{ port: number; address: string; close(): Promise<void> }> {
+/**
+ * A TCP server that accepts connections and never replies: memcached hung. With `closeOnRequest`, it
+ * closes each connection cleanly (FIN, no reset) as soon as a request arrives, unanswered: memcached
+ * restarted gracefully with calls in flight.
+ */
+export async function startHangingServer(closeOnRequest = false): Promise<{ port: number; address: string; close(): Promise<void> }> {
   const sockets = new Set<net.Socket>();
   const srv = net.createServer((s) => {
     sockets.add(s);
     s.on('close', () => sockets.delete(s));
     s.on('error', () => {});
+    if (closeOnRequest) s.once('data', () => s.end());
   });
   await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
   const addr = srv.address();

@@ -233,4 +233,26 @@ describe('memcached store on several nodes', () => {
       await node!.stop();
     }
   });
+
+  it('a read memcached never answers (connection closed cleanly under it) ends as a miss, for all who joined it', async () => {
+    const server = await startHangingServer(true);
+    const store = createMemcachedStore({ servers: parseServerList('memcached', server.address), timeoutMs: 100 });
+    try {
+      const t0 = Date.now();
+      const got = await Promise.all([store.get('lost'), store.get('lost'), store.get('lost')]);
+      expect(got).toEqual([undefined, undefined, undefined]);
+      expect(Date.now() - t0).toBeLessThan(3000);
+      // Nothing left to join: the next get is a read of its own, and ends too. Writes end as well (a fill
+      // lock taken with add must not hang the client that takes it).
+      const t1 = Date.now();
+      expect(await store.get('lost')).toBeUndefined();
+      expect(await store.set('lost', Buffer.from('x'), 0, 60)).toBe(false);
+      expect(await store.add('lock', Buffer.from('x'), 0, 60)).toBeUndefined();
+      expect(await store.delete('lost')).toBe(false);
+      expect(Date.now() - t1).toBeLessThan(8000);
+    } finally {
+      await store.close();
+      await server.close();
+    }
+  });
 });

@@ -48,6 +48,63 @@ const FLAG_SERIALIZER = {
 };
 
 const NOOP_LOGGER = { log(): void {} };
+
+/** A memcached call not answered yet; the sweep gives it up when memjs has lost it. */
+interface Pending {
+  readonly startedAt: number;
+  giveUp(err: Error): void;
+}
+
+type Answer = (read: Read, err: Error | null, value: Buffer | null, flags: Buffer | null) => void;
+
+/** One get on the wire, shared by every get of its key that comes while it is. */
+class Read implements Pending {
+  settled = false;
+  resolve: (value: StoredValue | undefined) => void = noop;
+  readonly promise: Promise<StoredValue | undefined>;
+  constructor(
+    readonly key: string,
+    readonly node: Node,
+    readonly startedAt: number,
+    private readonly answer: Answer,
+  ) {
+    this.promise = new Promise((resolve) => {
+      this.resolve = resolve;
+    });
+  }
+  giveUp(err: Error): void {
+    this.answer(this, err, null, null);
+  }
+}
+
+/** A write (set, add, append, delete) through memjs's promise form, which the sweep can end as well. */
+class Write<T> implements Pending {
+  settled = false;
+  resolve: (value: T) => void = noop;
+  reject: (err: unknown) => void = noop;
+  readonly promise: Promise<T>;
+  constructor(
+    readonly startedAt: number,
+    private readonly unanswered: Set<Pending>,
+  ) {
+    this.promise = new Promise<T>((resolve, reject) => {
+      this.resolve = resolve;
+      this.reject = reject;
+    });
+  }
+  settle(err: unknown, value?: T): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.unanswered.delete(this);
+    if (err === undefined) this.resolve(value as T);
+    else this.reject(err);
+  }
+  giveUp(err: Error): void {
+    this.settle(err);
+  }
+}
+
+function noop(): void {}
 const MISS: Promise<undefined> = Promise.resolve(undefined);
 /** memcached reads expiries above 30 days as a unix time. */
 const MAX_RELATIVE_TTL = 60 * 60 * 24 * 30;
@@ -105,10 +162,59 @@ export function createMemcachedStore(options: MemcachedStoreOptions): CacheStore
   const tooBig = metrics.notStored.labels('too-large');
   const joined = metrics.storeOps.labels('l2', 'get', 'joined');
   /**
-   * Reads on the wire, by key. A write from this process drops its key's entry first, so a read that
-   * begins after a write never joins one that began before it (it could return the old bytes).
+   * Reads on the wire, by key, oldest first. A write from this process drops its key's entry first, so a
+   * read that begins after a write never joins one that began before it (it could return the old bytes).
    */
-  const inflight = new Map<string, Promise<StoredValue | undefined>>();
+  const inflight = new Map<string, Read>();
+  /** Every call not yet answered (reads joinable or not: a write makes them unjoinable), oldest first. */
+  const unanswered = new Set<Pending>();
+
+  /** A memjs promise, ended as a timeout by the sweep if memjs never settles it. */
+  function tracked<T>(call: Promise<T>): Promise<T> {
+    const w = new Write<T>(now(), unanswered);
+    unanswered.add(w);
+    call.then(
+      (v) => w.settle(undefined, v),
+      (err: unknown) => w.settle(err ?? new Error('memcached call failed')),
+    );
+    return w.promise;
+  }
+
+  function answered(read: Read, err: Error | null, value: Buffer | null, flags: Buffer | null): void {
+    if (read.settled) return; // given up already (see giveUpLost)
+    read.settled = true;
+    unanswered.delete(read);
+    if (inflight.get(read.key) === read) inflight.delete(read.key);
+    const node = read.node;
+    if (err !== null) {
+      failed(node, 'get', err);
+      read.resolve(undefined);
+      return;
+    }
+    ok(node);
+    if (value === null) {
+      missCounter.inc();
+      read.resolve(undefined);
+      return;
+    }
+    hitCounter.inc();
+    read.resolve(storedValue(value, flags !== null && flags.length >= 4 ? flags.readUInt32BE(0) : 0));
+  }
+
+  // memjs forgets the calls in flight when memcached closes a connection cleanly (no error, no timeout
+  // fires on the closed socket): their callbacks never come. A call so old that memjs's own timeouts
+  // would have ended it is given up as a timeout, so no client (nor a fill lock, nor those that joined a
+  // read) waits forever. One sweep per timeoutMs, not a timer per call.
+  const lostAfterMs = 6 * timeoutMs;
+  function giveUpLost(): void {
+    const t = now();
+    for (const call of unanswered) {
+      if (t - call.startedAt < lostAfterMs) break; // oldest first: the rest are younger
+      call.giveUp(new Error(`memcached call timed out (no answer in ${lostAfterMs} ms)`));
+    }
+  }
+  const sweeper = setInterval(giveUpLost, Math.max(50, timeoutMs));
+  sweeper.unref();
 
   /** The node for a key, or undefined while its breaker is open (the call is skipped at once). */
   function pick(key: string, op: StoreOp): Node | undefined {
@@ -181,7 +287,7 @@ export function createMemcachedStore(options: MemcachedStoreOptions): CacheStore
     // memjs treats expires 0 as "use the client default" (also 0), so 0 still means no expiry.
     const payload = new Flagged(value, flags) as unknown as Buffer;
     try {
-      const result = await node.client[op](key, payload, { expires: expiry(ttlSeconds) });
+      const result = await tracked(node.client[op](key, payload, { expires: expiry(ttlSeconds) }));
       ok(node);
       return result === true;
     } catch (err) {
@@ -201,35 +307,21 @@ export function createMemcachedStore(options: MemcachedStoreOptions): CacheStore
       const pending = inflight.get(key);
       if (pending !== undefined) {
         joined.inc();
-        return pending;
+        return pending.promise;
       }
       const node = pick(key, 'get');
       if (node === undefined) return MISS;
-      // memjs's callback form with one Promise around it: its own promise form adds two more layers,
-      // and this is the L2 hit path.
-      // (memjs may answer synchronously, on a connection already failed: then there is nothing to join.)
-      const call: { read: Promise<StoredValue | undefined> | undefined; settled: boolean } = { read: undefined, settled: false };
-      call.read = new Promise<StoredValue | undefined>(function getting(resolve) {
-        node.client.get(key, function got(err: Error | null, value: Buffer | null, flags: Buffer | null) {
-          call.settled = true;
-          if (call.read !== undefined && inflight.get(key) === call.read) inflight.delete(key);
-          if (err !== null) {
-            failed(node, 'get', err);
-            resolve(undefined);
-            return;
-          }
-          ok(node);
-          if (value === null) {
-            missCounter.inc();
-            resolve(undefined);
-            return;
-          }
-          hitCounter.inc();
-          resolve(storedValue(value, flags !== null && flags.length >= 4 ? flags.readUInt32BE(0) : 0));
-        });
+      // memjs's callback form: its own promise form adds two more layers, and this is the L2 hit path.
+      const read = new Read(key, node, now(), answered);
+      node.client.get(key, function got(err: Error | null, value: Buffer | null, flags: Buffer | null) {
+        answered(read, err, value, flags);
       });
-      if (!call.settled) inflight.set(key, call.read);
-      return call.read;
+      // (memjs may answer synchronously, on a connection already failed: then there is nothing to join.)
+      if (!read.settled) {
+        inflight.set(key, read);
+        unanswered.add(read);
+      }
+      return read.promise;
     },
     async set(key, value, flags, ttlSeconds): Promise<boolean> {
       return (await write('set', key, value, flags, ttlSeconds)) === true;
@@ -243,7 +335,7 @@ export function createMemcachedStore(options: MemcachedStoreOptions): CacheStore
       const node = pick(key, 'set');
       if (node === undefined) return false;
       try {
-        const result = await node.client.append(key, value);
+        const result = await tracked(node.client.append(key, value));
         ok(node);
         return result === true;
       } catch (err) {
@@ -262,7 +354,7 @@ export function createMemcachedStore(options: MemcachedStoreOptions): CacheStore
       const node = pick(key, 'delete');
       if (node === undefined) return false;
       try {
-        const result = await node.client.delete(key);
+        const result = await tracked(node.client.delete(key));
         ok(node);
         return result === true;
       } catch (err) {
@@ -280,6 +372,7 @@ export function createMemcachedStore(options: MemcachedStoreOptions): CacheStore
       }));
     },
     close(): Promise<void> {
+      clearInterval(sweeper);
       for (const n of nodes) n.client.close();
       return Promise.resolve();
     },
