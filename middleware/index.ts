@@ -15,7 +15,7 @@ import { normalizeHost } from '../src/core/key';
 import { componentLogger, RateLimitedLog } from '../src/core/logger';
 import { cacheMetrics } from '../src/core/metrics';
 import type { CacheMetrics } from '../src/core/metrics';
-import { decideStore, freshness, isResponseReason, variesOnCookie } from '../src/core/policy';
+import { decideStore, freshness, headersVaryOnCookie, isResponseReason, variesOnCookie } from '../src/core/policy';
 import type { NotStoredReason, StoreDecision } from '../src/core/policy';
 import { CACHE_STATUS, CACHE_STATUS_HEADER, CACHE_STATUSES, X_CACHE } from '../src/core/status';
 import type { CacheStatus } from '../src/core/status';
@@ -300,7 +300,7 @@ function cookieFree(ctx: Context, req: IncomingMessage): boolean {
  * requests without cookies.
  */
 function cookieVariantRefused(ctx: Context, req: IncomingMessage, entry: CacheEntry): boolean {
-  return req.headers.cookie !== undefined && variesOnCookie(entryHeader(entry, 'vary')) && !cookieFree(ctx, req);
+  return req.headers.cookie !== undefined && headersVaryOnCookie(entry.headers) && !cookieFree(ctx, req);
 }
 
 /** hit -> deliver when the entry is fresh and this client can take its encoding; false otherwise. */
@@ -504,14 +504,22 @@ const MISS_SINK: CaptureSink<MissState> = {
     // on-headers hooks that run after our snapshot; a Set-Cookie or `private` added there must still
     // forbid storing. So the final headers are judged again, now that the response is out.
     const { ctx, req } = state;
-    const final = decideStore({ method: req.method, url: req.originalUrl, headers: req.headers, cookieFree: cookieFree(ctx, req) }, { status: capture.status, headers: capture.res.getHeaders() }, ctx.opts.policy);
+    const finalHeaders = capture.res.getHeaders();
+    const final = decideStore({ method: req.method, url: req.originalUrl, headers: req.headers, cookieFree: cookieFree(ctx, req) }, { status: capture.status, headers: finalHeaders }, ctx.opts.policy);
     if (!final.store) {
       notStored(state, final.reason);
       return;
     }
+    const headers = storableHeaders(capture.headers);
+    // A Vary: Cookie added after the snapshot (an on-headers hook) would be missing from the entry, and the
+    // page would then reach requests whose cookies it varies on: not stored.
+    if (variesOnCookie(headerString(finalHeaders['vary'])) && !headersVaryOnCookie(headers)) {
+      notStored(state, 'vary');
+      return;
+    }
     const entry: CacheEntry = {
       status: capture.status,
-      headers: storableHeaders(capture.headers),
+      headers,
       body,
       storedAt: state.now - decision.initialAgeSeconds * 1000,
       ttlSeconds: decision.ttlSeconds + decision.initialAgeSeconds,

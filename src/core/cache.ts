@@ -7,7 +7,7 @@ import type { CacheEntry, EntryFormat, RawFormatOptions } from './entry';
 import { createKeyFunction, keyForUrl } from './key';
 import { componentLogger, RateLimitedLog } from './logger';
 import { cacheMetrics } from './metrics';
-import { variesOnCookie } from './policy';
+import { headersVaryOnCookie } from './policy';
 import type { CacheMetrics } from './metrics';
 import type { CacheStore, StoredValue } from './store';
 
@@ -71,7 +71,7 @@ export function createPageCache(options: PageCacheOptions): PageCache {
   function fitsRaw(entry: CacheEntry): boolean {
     if (entry.status !== 200 || mediaType(entryHeader(entry, 'content-type') ?? raw.defaultContentType) !== rawType) return false;
     // nginx serves a raw entry to every request, cookies or not: a page that varies on Cookie stays out.
-    if (variesOnCookie(entryHeader(entry, 'vary'))) return false;
+    if (headersVaryOnCookie(entry.headers)) return false;
     // Only gzip can be marked (by its flag); any other coding would come back as identity garbage.
     const coding = (entryHeader(entry, 'content-encoding') ?? 'identity').trim().toLowerCase();
     return coding === 'identity' || (coding === 'gzip' && raw.gzipFlag !== 0);

@@ -22,6 +22,8 @@ describe('storableHeaders', () => {
     expect(storableHeaders({ 'content-encoding': 'gzip' })).toEqual(['content-encoding', 'gzip', 'vary', 'Accept-Encoding']);
     expect(storableHeaders({ 'content-encoding': 'br', vary: 'Origin' })).toEqual(['content-encoding', 'br', 'vary', 'Origin, Accept-Encoding']);
     expect(storableHeaders({ 'content-encoding': 'gzip', vary: 'accept-encoding' })).toEqual(['content-encoding', 'gzip', 'vary', 'accept-encoding']);
+    // Vary lines become one entry, so a reader of the entry's Vary sees every name.
+    expect(storableHeaders({ vary: ['Accept-Encoding', 'Cookie'] })).toEqual(['vary', 'Accept-Encoding, Cookie']);
   });
 });
 

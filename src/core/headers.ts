@@ -64,7 +64,9 @@ export function storableHeaders(headers: Readonly<Record<string, HeaderValue>>):
     if (value === undefined) continue;
     if (lower === 'content-encoding') encoded = true;
     if (lower === 'vary' && varyAt === -1) varyAt = out.length;
-    if (Array.isArray(value)) for (const v of value as readonly string[]) out.push(lower, v);
+    // Vary is a list: one entry for all its lines, so whoever reads the entry's Vary sees every name.
+    if (Array.isArray(value) && lower === 'vary') out.push(lower, (value as readonly string[]).join(', '));
+    else if (Array.isArray(value)) for (const v of value as readonly string[]) out.push(lower, v);
     else out.push(lower, String(value));
   }
   if (encoded) {

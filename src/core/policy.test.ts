@@ -1,4 +1,4 @@
-import { ageSeconds, canServeStaleOnError, decideStore, DEFAULT_STORABLE_STATUSES, freshness, isResponseReason, variesOnCookie } from './policy';
+import { ageSeconds, canServeStaleOnError, decideStore, DEFAULT_STORABLE_STATUSES, freshness, headersVaryOnCookie, isResponseReason, variesOnCookie } from './policy';
 import type { StorePolicyOptions } from './policy';
 
 const NOW = Date.parse('2026-11-21T12:00:00Z');
@@ -68,6 +68,11 @@ describe('storable (RFC 9111 §3, shared cache)', () => {
     [undefined, false],
   ])('variesOnCookie(%s) is %s', (vary, want) => {
     expect(variesOnCookie(vary)).toBe(want);
+  });
+
+  it('headersVaryOnCookie reads every Vary line of a stored header list', () => {
+    expect(headersVaryOnCookie(['vary', 'Accept-Encoding', 'content-type', 'text/html', 'vary', 'Cookie'])).toBe(true);
+    expect(headersVaryOnCookie(['vary', 'Accept-Encoding'])).toBe(false);
   });
 
   it('honours a request no-store', () => {

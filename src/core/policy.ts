@@ -61,6 +61,12 @@ export function variesOnCookie(vary: string | undefined): boolean {
   return false;
 }
 
+/** Whether a stored header list varies on Cookie, over every Vary line it holds. */
+export function headersVaryOnCookie(headers: readonly string[]): boolean {
+  for (let i = 0; i < headers.length; i += 2) if (headers[i] === 'vary' && variesOnCookie(headers[i + 1])) return true;
+  return false;
+}
+
 /**
  * Vary values the cache handles: it normalises Accept-Encoding itself, and a request with no cookie that
  * reaches the origin (none, or only ignored ones, which are never forwarded) gets the cookie-less variant

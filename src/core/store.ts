@@ -42,7 +42,7 @@ export interface CacheStore {
   /** Appends bytes to an existing value (flags and expiry unchanged); false when the key is absent. */
   append(key: string, value: Buffer): Promise<boolean>;
   delete(key: string): Promise<boolean>;
-  /** Drops a key from in-process tiers only (to apply a purge heard from elsewhere). */
+  /** Drops a key from in-process tiers and reads in flight only (to apply a purge heard from elsewhere). */
   evictLocal(key: string): void;
   health(): readonly NodeHealth[];
   close(): Promise<void>;

@@ -7,6 +7,16 @@
 import type http from 'node:http';
 import type { Socket } from 'node:net';
 
+/**
+ * Bytes that really moved on a connection: read from it, or taken by the kernel. Bytes written but still
+ * queued (in the stream or in libuv's queue for a slow reader) are not progress, as for nginx's send_timeout:
+ * `res.end(body)` counts a whole large body in bytesWritten at once, while a slow reader drains it for long.
+ */
+function moved(socket: Socket): number {
+  const handle = (socket as unknown as { _handle?: { writeQueueSize?: number } | null })._handle;
+  return socket.bytesRead + (socket.bytesWritten ?? 0) - socket.writableLength - (handle?.writeQueueSize ?? 0);
+}
+
 class Progress {
   bytes = -1;
   since = 0;
@@ -28,7 +38,7 @@ export function sweepIdleConnections(server: http.Server, idleMs: number, now: (
   function sweep(): void {
     const t = now();
     for (const [socket, p] of connections) {
-      const bytes = socket.bytesRead + socket.bytesWritten;
+      const bytes = moved(socket);
       if (bytes !== p.bytes) {
         p.bytes = bytes;
         p.since = t;

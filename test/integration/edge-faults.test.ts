@@ -11,6 +11,7 @@ import type { TestOrigin } from '../helpers/origin';
 import { freePort, sleep } from '../helpers/ports';
 
 let mode: 'ok' | 'hang' | 'error500' | 'reset' = 'ok';
+const BIG = Buffer.alloc(24 * 1024 * 1024, 'b');
 let origin: TestOrigin;
 let seq = 0;
 
@@ -26,6 +27,11 @@ beforeAll(async () => {
     if (mode === 'error500') {
       res.writeHead(500, { 'content-type': 'text/plain' });
       res.end('origin broke');
+      return;
+    }
+    if (req.url?.startsWith('/big')) {
+      res.writeHead(200, { 'content-type': 'application/octet-stream', 'cache-control': 'max-age=60' });
+      res.end(BIG);
       return;
     }
     if (req.url?.startsWith('/stream')) {
@@ -248,3 +254,45 @@ it('closes a client connection that sends nothing for the idle timeout, and keep
     await edge.close();
   }
 });
+
+it('keeps a slow reader of a large cached page while the kernel takes bytes, and closes one that stops reading', async () => {
+  const { edge, port } = await edgeWith({ maxEntryBytes: 32 * 1024 * 1024, memoryBytes: 256 * 1024 * 1024 }, 400);
+  try {
+    expect((await request(port, '/big')).body.length).toBe(BIG.length);
+    const head = 'GET /big HTTP/1.1\r\nHost: example.com\r\nConnection: close\r\n\r\n';
+    // Reads about 1 MiB every 150 ms: the whole body was handed to the socket at once, but it moves slowly.
+    const slow = rawClient(port);
+    let got = 0;
+    let quota = 0;
+    slow.socket.removeAllListeners('data');
+    slow.socket.on('data', (d: string) => {
+      got += d.length;
+      quota -= d.length;
+      if (quota <= 0) slow.socket.pause();
+    });
+    slow.socket.pause();
+    slow.socket.write(head);
+    const pacer = setInterval(() => {
+      quota = 1024 * 1024;
+      slow.socket.resume();
+    }, 150);
+    const took = await slow.closedAfter;
+    clearInterval(pacer);
+    expect(got).toBeGreaterThan(BIG.length);
+    expect(took).toBeGreaterThan(1200);
+    // Never reads: closed once the kernel's buffers are full and nothing moves for the idle timeout (seen
+    // from the edge: a paused client does not read the close).
+    const stuck = rawClient(port);
+    stuck.socket.pause();
+    stuck.socket.write(head);
+    const connections = (): Promise<number> => new Promise((r) => edge.server.getConnections((_e, n) => r(n)));
+    await sleep(100);
+    expect(await connections()).toBe(1);
+    const t0 = Date.now();
+    while ((await connections()) > 0 && Date.now() - t0 < 5000) await sleep(50);
+    expect(await connections()).toBe(0);
+    stuck.socket.destroy();
+  } finally {
+    await edge.close();
+  }
+}, 60_000);

@@ -300,6 +300,40 @@ describe('never stored', () => {
     expect(s.runs.get('login')).toBe(2);
   });
 
+  it('sees Vary: Cookie on any Vary line, and when a middleware mounted before it adds it late', async () => {
+    const s = await site(
+      (app, runs) => {
+        app.get('/two-lines', (_req, res) => {
+          runs.inc('two');
+          res.set('cache-control', 'max-age=60').append('Vary', 'Accept-Encoding').append('Vary', 'Cookie').send('two lines');
+        });
+        app.get('/late', page(runs, 'late', { 'cache-control': 'max-age=60' }));
+      },
+      { bypassCookies: ['shop_session'] },
+      (app) =>
+        app.use((req, res, next) => {
+          if (req.path !== '/late') return next();
+          const writeHead = res.writeHead;
+          res.writeHead = function varyWriteHead(this: typeof res, ...args: Parameters<typeof res.writeHead>) {
+            this.setHeader('vary', 'Cookie');
+            return writeHead.apply(this, args);
+          } as typeof res.writeHead;
+          next();
+        }),
+    );
+    // Two Vary lines: stored once as the cookie-less page, and never served to the theme cookie.
+    await request(s.port, '/two-lines');
+    await waitStored(mc.direct, s.prefix, 'example.com', '/two-lines');
+    expect((await request(s.port, '/two-lines')).headers['x-cache']).toBe('HIT');
+    expect((await request(s.port, '/two-lines', { headers: { cookie: 'theme=dark' } })).headers['x-cache']).toBe('BYPASS');
+    expect(s.runs.get('two')).toBe(2);
+    // Vary: Cookie added after the snapshot: not stored (the entry would not say it varies).
+    await request(s.port, '/late');
+    await sleep(150);
+    expect((await request(s.port, '/late', { headers: { cookie: 'theme=dark' } })).headers['x-cache']).not.toBe('HIT');
+    expect(s.runs.get('late')).toBe(2);
+  });
+
   it('bypasses configured paths (prefixes and RegExps)', async () => {
     const s = await site(
       (app, runs) => {

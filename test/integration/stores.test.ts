@@ -255,4 +255,29 @@ describe('memcached store on several nodes', () => {
       await server.close();
     }
   });
+
+  it('tiered: a read begun before this process deletes or writes the key does not put the old value in L1', async () => {
+    const [node] = await startMemcacheds(1);
+    const l2 = createMemcachedStore({ servers: parseServerList('memcached', node!.address), timeoutMs: 500 });
+    const store = createTieredStore({ l1: createMemoryStore({ maxBytes: MiB * 8, maxTtlSeconds: 30 }), l2, l1TtlSeconds: 30 });
+    try {
+      await l2.set('purged', Buffer.from('old'), 0, 60);
+      const early = store.get('purged');
+      await store.delete('purged');
+      expect((await early)?.value.toString()).toBe('old');
+      expect(store.getSync('purged')).toBeUndefined();
+      expect(await store.get('purged')).toBeUndefined();
+      // The same for a purge heard from another process (evictLocal) while a read was on the wire.
+      await l2.set('elsewhere', Buffer.from('old'), 0, 60);
+      const before = store.get('elsewhere');
+      await l2.set('elsewhere', Buffer.from('new'), 0, 60);
+      store.evictLocal('elsewhere');
+      await before;
+      expect(store.getSync('elsewhere')).toBeUndefined();
+      expect((await store.get('elsewhere'))?.value.toString()).toBe('new');
+    } finally {
+      await store.close();
+      await node!.stop();
+    }
+  });
 });

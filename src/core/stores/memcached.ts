@@ -304,8 +304,9 @@ export function createMemcachedStore(options: MemcachedStoreOptions): CacheStore
     get(key: string): Promise<StoredValue | undefined> {
       // A read of this key already on the wire: join it. A hot page asked for by many clients at once
       // costs one memcached round trip, not one per client, and is decoded once for all of them.
+      // Only a read younger than timeoutMs is joined: one held up behind a stall is not waited on by more.
       const pending = inflight.get(key);
-      if (pending !== undefined) {
+      if (pending !== undefined && now() - pending.startedAt < timeoutMs) {
         joined.inc();
         return pending.promise;
       }
@@ -362,7 +363,10 @@ export function createMemcachedStore(options: MemcachedStoreOptions): CacheStore
         return false;
       }
     },
-    evictLocal(): void {},
+    evictLocal(key: string): void {
+      // Another process changed this key (a purge or write heard from it): later gets read anew.
+      inflight.delete(key);
+    },
     health(): readonly NodeHealth[] {
       return nodes.map((n) => ({
         name: n.address.name,

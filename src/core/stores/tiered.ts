@@ -11,10 +11,28 @@ export interface TieredStoreOptions {
   l1TtlSeconds: number;
 }
 
+/** Keys whose last write is remembered (see `wrote`). */
+const WRITTEN_MAX = 10_000;
+
 export function createTieredStore(options: TieredStoreOptions): CacheStore {
   const { l1, l2, l1TtlSeconds } = options;
   /** Values already put in L1: memcached hands one value to every get that joined its read, filled once. */
   const filled = new WeakSet<StoredValue>();
+  // A read of memcached that began before this process wrote or evicted its key must not fill L1 when
+  // it ends (it could bring back what a purge just removed): writes are numbered, and a fill is skipped
+  // when its key was written after the read began. The map is bounded: when full it is cleared and reads
+  // begun before that moment skip their fill.
+  let writes = 0;
+  let floor = 0;
+  const writtenAt = new Map<string, number>();
+  function wrote(key: string): void {
+    writes++;
+    if (writtenAt.size >= WRITTEN_MAX) {
+      writtenAt.clear();
+      floor = writes;
+    }
+    writtenAt.set(key, writes);
+  }
 
   function fill(key: string, value: StoredValue): void {
     // Filling L1 on an L2 hit is the point of L1: the next request for this page never leaves the process.
@@ -31,14 +49,16 @@ export function createTieredStore(options: TieredStoreOptions): CacheStore {
       // peek: callers on the hit path have usually just asked getSync, which counted the L1 miss.
       const local = l1.peek(key);
       if (local !== undefined) return local;
+      const begun = writes;
       const remote = await l2.get(key);
-      if (remote !== undefined && !filled.has(remote)) {
+      if (remote !== undefined && !filled.has(remote) && begun >= floor && (writtenAt.get(key) ?? 0) <= begun) {
         filled.add(remote);
         fill(key, remote);
       }
       return remote;
     },
     async set(key, value, flags, ttlSeconds): Promise<boolean> {
+      wrote(key);
       // L1 is written even when L2 fails: with memcached down this edge still shields its origin.
       await l1.set(key, value, flags, ttlSeconds > 0 ? Math.min(ttlSeconds, l1TtlSeconds) : l1TtlSeconds);
       return l2.set(key, value, flags, ttlSeconds);
@@ -47,15 +67,19 @@ export function createTieredStore(options: TieredStoreOptions): CacheStore {
       return l2.add(key, value, flags, ttlSeconds);
     },
     append(key, value): Promise<boolean> {
+      wrote(key);
       l1.evictLocal(key);
       return l2.append(key, value);
     },
     async delete(key: string): Promise<boolean> {
+      wrote(key);
       l1.evictLocal(key);
       return l2.delete(key);
     },
     evictLocal(key: string): void {
+      wrote(key);
       l1.evictLocal(key);
+      l2.evictLocal(key);
     },
     health(): readonly NodeHealth[] {
       return l2.health();
