@@ -6,7 +6,7 @@
 //   requests in flight share a key, so every request is its own GET).
 // Every server sends the same identity bytes (the edge runs with --compression off), so all do the same job.
 // Load: wrk when installed (steadier at these rates), else autocannon. Usage:
-//   npm run build && node dist/bench/edge.js [--duration 10] [--rounds 3] [--connections 64] [--tool wrk|autocannon] [--bytes 10240] [--keys 2000] [--only NAME,NAME]
+//   npm run build && node dist/bench/edge.js [--duration 10] [--rounds 3] [--connections 64] [--tool wrk|autocannon] [--bytes 10240] [--keys 2000] [--only 'NAME|NAME']
 import { execFile } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
@@ -179,8 +179,8 @@ http { access_log off; client_body_temp_path ${dir}/b; proxy_temp_path ${dir}/p;
   await start(process.execPath, [SERVERS, 'memjs', String(memjsPort), mc], memjsPort);
   targets.push({ name: 'bare node:http + one memjs GET', port: memjsPort, pinned: canPin });
   targets.push({ name: `bare memjs GET, ${paths.length} keys`, port: memjsPort, pinned: canPin, many: true });
-  // --only A,B measures just the targets whose name contains one of them (all are still started).
-  const only = values.only?.split(',');
+  // --only 'A|B' measures just the targets whose name contains one of them (all are still started).
+  const only = values.only?.split('|');
   if (only !== undefined) targets.splice(0, targets.length, ...targets.filter((t) => only.some((o) => t.name.includes(o))));
   // Warm-up (JIT, connection pools) before anything is recorded.
   for (const t of targets) await measure(t, seconds);

@@ -14,6 +14,16 @@ function refuse(tx: Transaction, code: number, message: string): StepName {
   return 'synth';
 }
 
+/** 'host' in any case, without building a lower-cased copy. */
+function isHost(name: string): boolean {
+  return (
+    (name.charCodeAt(0) | 0x20) === 0x68 &&
+    (name.charCodeAt(1) | 0x20) === 0x6f &&
+    (name.charCodeAt(2) | 0x20) === 0x73 &&
+    (name.charCodeAt(3) | 0x20) === 0x74
+  );
+}
+
 /**
  * RFC 9112 §3.2: a request with more than one Host is answered 400 (Node keeps the first). A length test
  * before the case-insensitive compare keeps this scan cheap on every request.
@@ -22,7 +32,7 @@ function hasTwoHosts(raw: readonly string[]): boolean {
   let seen = false;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
-    if (name.length === 4 && name.toLowerCase() === 'host') {
+    if (name.length === 4 && isHost(name)) {
       if (seen) return true;
       seen = true;
     }
