@@ -18,7 +18,8 @@ function moved(socket: Socket): number {
 }
 
 class Progress {
-  bytes = -1;
+  /** NaN until the first sweep: moved() may be any number, even negative, so no number can mark "unseen". */
+  bytes = Number.NaN;
   since = 0;
 }
 

@@ -9,6 +9,7 @@ import { storeContract } from '../contract/store';
 import { memcachedStat, startHangingServer, startMemcacheds } from '../helpers/memcached';
 import type { MemcachedProcess } from '../helpers/memcached';
 import { createHashRing } from '../../src/core/ring';
+import { sleep } from '../helpers/ports';
 
 const MiB = 1024 * 1024;
 let nodes: MemcachedProcess[] = [];
@@ -278,6 +279,43 @@ describe('memcached store on several nodes', () => {
     } finally {
       await store.close();
       await node!.stop();
+    }
+  });
+
+  it('tiered: a get made while a write too big for L1 is in progress never brings the old value back into L1', async () => {
+    const [node] = await startMemcacheds(1);
+    const l2 = createMemcachedStore({ servers: parseServerList('memcached', node!.address), timeoutMs: 500 });
+    const store = createTieredStore({ l1: createMemoryStore({ maxBytes: MiB * 8, maxEntryBytes: 1024, maxTtlSeconds: 30 }), l2, l1TtlSeconds: 30 });
+    try {
+      await l2.set('grows', Buffer.from('old'), 0, 60);
+      const early = store.get('grows');
+      const written = store.set('grows', Buffer.alloc(200 * 1024, 'n'), 0, 60);
+      const during = store.get('grows');
+      await written;
+      expect((await early)?.value.toString()).toBe('old');
+      expect((await during)?.value.length).toBe(200 * 1024);
+      expect(store.getSync('grows')).toBeUndefined();
+      expect((await store.get('grows'))?.value.length).toBe(200 * 1024);
+    } finally {
+      await store.close();
+      await node!.stop();
+    }
+  });
+
+  it('close() ends the calls memjs lost, so nobody waits on a closed store', async () => {
+    const server = await startHangingServer(true);
+    const store = createMemcachedStore({ servers: parseServerList('memcached', server.address), timeoutMs: 2000 });
+    try {
+      const lost = store.get('lost');
+      const write = store.set('lost', Buffer.from('x'), 0, 60);
+      await sleep(100);
+      const t0 = Date.now();
+      await store.close();
+      expect(await lost).toBeUndefined();
+      expect(await write).toBe(false);
+      expect(Date.now() - t0).toBeLessThan(1000);
+    } finally {
+      await server.close();
     }
   });
 });

@@ -51,6 +51,7 @@ const NOOP_LOGGER = { log(): void {} };
 
 /** A memcached call not answered yet; the sweep gives it up when memjs has lost it. */
 interface Pending {
+  /** performance.now() when sent (a monotonic clock: a wall-clock step neither ends nor prolongs calls). */
   readonly startedAt: number;
   giveUp(err: Error): void;
 }
@@ -171,7 +172,7 @@ export function createMemcachedStore(options: MemcachedStoreOptions): CacheStore
 
   /** A memjs promise, ended as a timeout by the sweep if memjs never settles it. */
   function tracked<T>(call: Promise<T>): Promise<T> {
-    const w = new Write<T>(now(), unanswered);
+    const w = new Write<T>(performance.now(), unanswered);
     unanswered.add(w);
     call.then(
       (v) => w.settle(undefined, v),
@@ -207,7 +208,7 @@ export function createMemcachedStore(options: MemcachedStoreOptions): CacheStore
   // read) waits forever. One sweep per timeoutMs, not a timer per call.
   const lostAfterMs = 6 * timeoutMs;
   function giveUpLost(): void {
-    const t = now();
+    const t = performance.now();
     for (const call of unanswered) {
       if (t - call.startedAt < lostAfterMs) break; // oldest first: the rest are younger
       call.giveUp(new Error(`memcached call timed out (no answer in ${lostAfterMs} ms)`));
@@ -306,14 +307,14 @@ export function createMemcachedStore(options: MemcachedStoreOptions): CacheStore
       // costs one memcached round trip, not one per client, and is decoded once for all of them.
       // Only a read younger than timeoutMs is joined: one held up behind a stall is not waited on by more.
       const pending = inflight.get(key);
-      if (pending !== undefined && now() - pending.startedAt < timeoutMs) {
+      if (pending !== undefined && performance.now() - pending.startedAt < timeoutMs) {
         joined.inc();
         return pending.promise;
       }
       const node = pick(key, 'get');
       if (node === undefined) return MISS;
       // memjs's callback form: its own promise form adds two more layers, and this is the L2 hit path.
-      const read = new Read(key, node, now(), answered);
+      const read = new Read(key, node, performance.now(), answered);
       node.client.get(key, function got(err: Error | null, value: Buffer | null, flags: Buffer | null) {
         answered(read, err, value, flags);
       });
@@ -377,6 +378,8 @@ export function createMemcachedStore(options: MemcachedStoreOptions): CacheStore
     },
     close(): Promise<void> {
       clearInterval(sweeper);
+      // memjs's close does not end the calls it has lost: end them here, so nobody waits on a closed store.
+      for (const call of unanswered) call.giveUp(new Error('memcached store closed'));
       for (const n of nodes) n.client.close();
       return Promise.resolve();
     },

@@ -59,9 +59,12 @@ export function createTieredStore(options: TieredStoreOptions): CacheStore {
     },
     async set(key, value, flags, ttlSeconds): Promise<boolean> {
       wrote(key);
+      // memcached first, in this tick: a get that begins after this line is sent after the write (one
+      // connection answers in order) and joins no read begun before it, whatever L1 does with the value.
+      const remote = l2.set(key, value, flags, ttlSeconds);
       // L1 is written even when L2 fails: with memcached down this edge still shields its origin.
       await l1.set(key, value, flags, ttlSeconds > 0 ? Math.min(ttlSeconds, l1TtlSeconds) : l1TtlSeconds);
-      return l2.set(key, value, flags, ttlSeconds);
+      return remote;
     },
     add(key, value, flags, ttlSeconds): Promise<boolean | undefined> {
       return l2.add(key, value, flags, ttlSeconds);

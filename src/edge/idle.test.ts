@@ -1,0 +1,43 @@
+import { EventEmitter } from 'node:events';
+import type http from 'node:http';
+import { sweepIdleConnections } from './idle';
+
+class FakeSocket extends EventEmitter {
+  bytesRead = 100;
+  bytesWritten = 0;
+  writableLength = 101; // so the bytes that moved come to -1: any number may be a real reading
+  destroyed = false;
+  destroy(): void {
+    this.destroyed = true;
+    this.emit('close');
+  }
+}
+
+describe('sweepIdleConnections', () => {
+  beforeEach(() => jest.useFakeTimers());
+  afterEach(() => jest.useRealTimers());
+
+  it('closes a connection only after idleMs with no byte moving, counted from the first sweep that saw it', () => {
+    let clock = 1_000_000;
+    const sweeps = (n: number): void => void jest.advanceTimersByTime(10 * n); // one sweep per idleMs / 4
+    const server = new EventEmitter();
+    const sweeper = sweepIdleConnections(server as unknown as http.Server, 40, () => clock);
+    try {
+      const socket = new FakeSocket();
+      server.emit('connection', socket);
+      sweeps(3); // a few sweeps at the same instant: seen, not idle yet
+      expect(socket.destroyed).toBe(false);
+      clock += 30;
+      socket.bytesRead += 10; // moved
+      sweeps(2);
+      clock += 30; // 30 ms since it moved
+      sweeps(2);
+      expect(socket.destroyed).toBe(false);
+      clock += 20; // 50 ms since it moved
+      sweeps(2);
+      expect(socket.destroyed).toBe(true);
+    } finally {
+      sweeper.stop();
+    }
+  });
+});
