@@ -113,7 +113,8 @@ it('serves every request while memcached is killed mid-test and restarted', asyn
   const again = await request(edge.port, '/mc/after');
   expect(again.headers['x-cache']).toBe('HIT');
   const metrics = await request(edge.adminPort, '/metrics');
-  expect(metrics.body.toString()).toMatch(/edge_cache_store_errors_total\{tier="l2",op="(get|set)",code="ERR_STORE_[A-Z]+"\} [1-9]/);
+  // Whichever call met the dead node first is counted (a background write or lock release may come first).
+  expect(metrics.body.toString()).toMatch(/edge_cache_store_errors_total\{tier="l2",op="(get|set|add|delete)",code="ERR_STORE_[A-Z]+"\} [1-9]/);
 });
 
 it('keeps serving with no client error when one of two origins is killed', async () => {
