@@ -360,12 +360,13 @@ async function leadShared(ctx: Context, req: Request, res: Response, next: NextF
   const lockSeconds = ctx.opts.coalesceWaitMs / 1000;
   let lock = await acquireLock(store, lockKey, lockSeconds);
   const deadline = Date.now() + ctx.opts.coalesceWaitMs;
-  const waited = lock === 'held';
   while (lock === 'held' && Date.now() < deadline && !res.destroyed) {
     // Uncacheable last time (hit-for-miss): nothing to wait for, render now.
     if (await isMarkedUncacheable(store, lockKey)) break;
     await sleep(LOCK_POLL_MS);
-    // Past this process's L1, which may hold the stale copy that made this a miss.
+    lock = await acquireLock(store, lockKey, lockSeconds);
+    // Looked for after the add, so a holder that stored the page and let go just before it is seen (else
+    // the page would be rendered twice). Past this process's L1, which may hold the stale copy.
     store.evictLocal(key);
     let entry: CacheEntry | undefined;
     try {
@@ -374,28 +375,12 @@ async function leadShared(ctx: Context, req: Request, res: Response, next: NextF
       lookupFailed(ctx, err);
     }
     if (entry !== undefined && serveIfFresh(ctx, req, res, entry, Date.now())) {
+      if (lock === 'acquired') releaseLock(store, lockKey);
       release();
       return;
     }
-    lock = await acquireLock(store, lockKey, lockSeconds);
   }
   const held = lock === 'acquired';
-  if (held && waited && !res.destroyed) {
-    // Taken after waiting: the holder may have stored the page and let go between our last look and our
-    // add. Look once more before rendering (a second render of a page just stored otherwise).
-    store.evictLocal(key);
-    let entry: CacheEntry | undefined;
-    try {
-      entry = await ctx.cache.get(key);
-    } catch (err) {
-      lookupFailed(ctx, err);
-    }
-    if (entry !== undefined && serveIfFresh(ctx, req, res, entry, Date.now())) {
-      releaseLock(store, lockKey);
-      release();
-      return;
-    }
-  }
   let finished = false;
   const finish = function finishFill(outcome?: FillOutcome): void {
     // Several paths may report the end of one render (not stored at head time, then skipped); the first counts.

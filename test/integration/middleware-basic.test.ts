@@ -45,6 +45,21 @@ function page(runs: Counter, name: string, headers: Record<string, string> = {})
   };
 }
 
+/**
+ * A middleware, to mount before pageCache, that sets a header in an on-headers hook (as express-session
+ * does): it runs after pageCache's own writeHead wrapper, so only the final headers show it.
+ */
+function atWriteHead(name: string, value: string): RequestHandler {
+  return (_req, res, next) => {
+    const writeHead = res.writeHead;
+    res.writeHead = function hookedWriteHead(this: typeof res, ...args: Parameters<typeof res.writeHead>) {
+      this.setHeader(name, value);
+      return writeHead.apply(this, args);
+    } as typeof res.writeHead;
+    next();
+  };
+}
+
 describe('hit and miss', () => {
   it('stores a GET miss after it finished and serves the next request as a HIT without running the route', async () => {
     const s = await site((app, runs) => app.get('/a', page(runs, 'a', { 'cache-control': 'max-age=60', etag: '"v1"' })));
@@ -282,15 +297,7 @@ describe('never stored', () => {
     const s = await site(
       (app, runs) => app.get('/login', page(runs, 'login')),
       {},
-      (app) =>
-        app.use((_req, res, next) => {
-          const writeHead = res.writeHead;
-          res.writeHead = function sessionWriteHead(this: typeof res, ...args: Parameters<typeof res.writeHead>) {
-            this.setHeader('set-cookie', 'connect.sid=SECRET-alice; HttpOnly');
-            return writeHead.apply(this, args);
-          } as typeof res.writeHead;
-          next();
-        }),
+      (app) => app.use(atWriteHead('set-cookie', 'connect.sid=SECRET-alice; HttpOnly')),
     );
     const first = await request(s.port, '/login');
     expect(first.headers['set-cookie']).toEqual(['connect.sid=SECRET-alice; HttpOnly']);
@@ -310,16 +317,7 @@ describe('never stored', () => {
         app.get('/late', page(runs, 'late', { 'cache-control': 'max-age=60' }));
       },
       { bypassCookies: ['shop_session'] },
-      (app) =>
-        app.use((req, res, next) => {
-          if (req.path !== '/late') return next();
-          const writeHead = res.writeHead;
-          res.writeHead = function varyWriteHead(this: typeof res, ...args: Parameters<typeof res.writeHead>) {
-            this.setHeader('vary', 'Cookie');
-            return writeHead.apply(this, args);
-          } as typeof res.writeHead;
-          next();
-        }),
+      (app) => app.use('/late', atWriteHead('vary', 'Cookie')),
     );
     // Two Vary lines: stored once as the cookie-less page, and never served to the theme cookie.
     await request(s.port, '/two-lines');

@@ -6,6 +6,7 @@ import { parseServerList } from '../../src/core/ring';
 import { cacheMetrics } from '../../src/core/metrics';
 import { Registry } from 'prom-client';
 import { storeContract } from '../contract/store';
+import type { CacheStore } from '../../src/core/store';
 import { memcachedStat, startHangingServer, startMemcacheds } from '../helpers/memcached';
 import type { MemcachedProcess } from '../helpers/memcached';
 import { createHashRing } from '../../src/core/ring';
@@ -22,6 +23,26 @@ afterAll(async () => {
 });
 
 const list = (): string => nodes.map((n) => n.address).join(',');
+
+/**
+ * A memcached of its own with a store on it (metrics into `registry`), and a tiered store in front when
+ * `l1MaxEntryBytes` is given; everything is closed and stopped after `run`.
+ */
+async function onOwnNode(
+  run: (t: { address: string; l2: CacheStore; tiered: CacheStore; registry: Registry }) => Promise<void>,
+  l1MaxEntryBytes = MiB,
+): Promise<void> {
+  const [node] = await startMemcacheds(1);
+  const registry = new Registry();
+  const l2 = createMemcachedStore({ servers: parseServerList('memcached', node!.address), timeoutMs: 500, metrics: cacheMetrics(registry) });
+  const tiered = createTieredStore({ l1: createMemoryStore({ maxBytes: MiB * 8, maxEntryBytes: l1MaxEntryBytes, maxTtlSeconds: 30 }), l2, l1TtlSeconds: 30 });
+  try {
+    await run({ address: node!.address, l2, tiered, registry });
+  } finally {
+    await tiered.close();
+    await node!.stop();
+  }
+}
 
 storeContract('memory', () => createMemoryStore({ maxBytes: 64 * MiB, maxEntryBytes: MiB, tier: 'l2' }), MiB);
 storeContract('memcached (3 nodes)', () => createMemcachedStore({ servers: parseServerList('memcached', list()), timeoutMs: 500 }), MiB);
@@ -174,31 +195,21 @@ describe('memcached store on several nodes', () => {
     }
   });
 
-  it('concurrent gets of one key share one memcached read, and each caller gets the value', async () => {
-    const [node] = await startMemcacheds(1);
-    const registry = new Registry();
-    const metrics = cacheMetrics(registry);
-    const store = createMemcachedStore({ servers: parseServerList('memcached', node!.address), timeoutMs: 500, metrics });
-    try {
+  it('concurrent gets of one key share one memcached read, and each caller gets the value', () =>
+    onOwnNode(async ({ address, l2: store, registry }) => {
       await store.set('hot', Buffer.from('page'), 0, 60);
-      const before = await memcachedStat(node!.address, 'cmd_get');
+      const before = await memcachedStat(address, 'cmd_get');
       const got = await Promise.all(Array.from({ length: 50 }, () => store.get('hot')));
       expect(got.map((v) => v?.value.toString())).toEqual(Array(50).fill('page'));
-      expect((await memcachedStat(node!.address, 'cmd_get')) - before).toBe(1);
+      expect((await memcachedStat(address, 'cmd_get')) - before).toBe(1);
       expect(await registry.getSingleMetricAsString('edge_cache_store_ops_total')).toMatch(/result="joined"} 49/);
       // Once answered, the next get is a read of its own.
       expect((await store.get('hot'))?.value.toString()).toBe('page');
-      expect((await memcachedStat(node!.address, 'cmd_get')) - before).toBe(2);
-    } finally {
-      await store.close();
-      await node!.stop();
-    }
-  });
+      expect((await memcachedStat(address, 'cmd_get')) - before).toBe(2);
+    }));
 
-  it('a get that begins after this process writes the key never joins a read begun before the write', async () => {
-    const [node] = await startMemcacheds(1);
-    const store = createMemcachedStore({ servers: parseServerList('memcached', node!.address), timeoutMs: 500 });
-    try {
+  it('a get that begins after this process writes the key never joins a read begun before the write', () =>
+    onOwnNode(async ({ l2: store }) => {
       await store.set('k', Buffer.from('old'), 0, 60);
       const early = store.get('k');
       const written = store.set('k', Buffer.from('new'), 0, 60);
@@ -212,28 +223,17 @@ describe('memcached store on several nodes', () => {
       await deleted;
       expect((await beforeDelete)?.value.toString()).toBe('new');
       expect(await afterDelete).toBeUndefined();
-    } finally {
-      await store.close();
-      await node!.stop();
-    }
-  });
+    }));
 
-  it('tiered: concurrent L1 misses of one key make one memcached read, and L1 holds the value after', async () => {
-    const [node] = await startMemcacheds(1);
-    const l2 = createMemcachedStore({ servers: parseServerList('memcached', node!.address), timeoutMs: 500 });
-    const store = createTieredStore({ l1: createMemoryStore({ maxBytes: MiB * 8, maxTtlSeconds: 30 }), l2, l1TtlSeconds: 30 });
-    try {
+  it('tiered: concurrent L1 misses of one key make one memcached read, and L1 holds the value after', () =>
+    onOwnNode(async ({ address, l2, tiered: store }) => {
       await l2.set('warm', Buffer.from('from memcached'), 0, 60);
-      const before = await memcachedStat(node!.address, 'cmd_get');
+      const before = await memcachedStat(address, 'cmd_get');
       const got = await Promise.all(Array.from({ length: 20 }, () => store.get('warm')));
       expect(got.every((v) => v?.value.toString() === 'from memcached')).toBe(true);
-      expect((await memcachedStat(node!.address, 'cmd_get')) - before).toBe(1);
+      expect((await memcachedStat(address, 'cmd_get')) - before).toBe(1);
       expect(store.getSync('warm')?.value.toString()).toBe('from memcached');
-    } finally {
-      await store.close();
-      await node!.stop();
-    }
-  });
+    }));
 
   it('a read memcached never answers (connection closed cleanly under it) ends as a miss, for all who joined it', async () => {
     const server = await startHangingServer(true);
@@ -257,11 +257,8 @@ describe('memcached store on several nodes', () => {
     }
   });
 
-  it('tiered: a read begun before this process deletes or writes the key does not put the old value in L1', async () => {
-    const [node] = await startMemcacheds(1);
-    const l2 = createMemcachedStore({ servers: parseServerList('memcached', node!.address), timeoutMs: 500 });
-    const store = createTieredStore({ l1: createMemoryStore({ maxBytes: MiB * 8, maxTtlSeconds: 30 }), l2, l1TtlSeconds: 30 });
-    try {
+  it('tiered: a read begun before this process deletes or writes the key does not put the old value in L1', () =>
+    onOwnNode(async ({ l2, tiered: store }) => {
       await l2.set('purged', Buffer.from('old'), 0, 60);
       const early = store.get('purged');
       await store.delete('purged');
@@ -276,17 +273,10 @@ describe('memcached store on several nodes', () => {
       await before;
       expect(store.getSync('elsewhere')).toBeUndefined();
       expect((await store.get('elsewhere'))?.value.toString()).toBe('new');
-    } finally {
-      await store.close();
-      await node!.stop();
-    }
-  });
+    }));
 
-  it('tiered: a get made while a write too big for L1 is in progress never brings the old value back into L1', async () => {
-    const [node] = await startMemcacheds(1);
-    const l2 = createMemcachedStore({ servers: parseServerList('memcached', node!.address), timeoutMs: 500 });
-    const store = createTieredStore({ l1: createMemoryStore({ maxBytes: MiB * 8, maxEntryBytes: 1024, maxTtlSeconds: 30 }), l2, l1TtlSeconds: 30 });
-    try {
+  it('tiered: a get made while a write too big for L1 is in progress never brings the old value back into L1', () =>
+    onOwnNode(async ({ l2, tiered: store }) => {
       await l2.set('grows', Buffer.from('old'), 0, 60);
       const early = store.get('grows');
       const written = store.set('grows', Buffer.alloc(200 * 1024, 'n'), 0, 60);
@@ -296,11 +286,7 @@ describe('memcached store on several nodes', () => {
       expect((await during)?.value.length).toBe(200 * 1024);
       expect(store.getSync('grows')).toBeUndefined();
       expect((await store.get('grows'))?.value.length).toBe(200 * 1024);
-    } finally {
-      await store.close();
-      await node!.stop();
-    }
-  });
+    }, 1024));
 
   it('close() ends the calls memjs lost, so nobody waits on a closed store', async () => {
     const server = await startHangingServer(true);

@@ -82,7 +82,7 @@ class Read implements Pending {
 class Write<T> implements Pending {
   settled = false;
   resolve: (value: T) => void = noop;
-  reject: (err: unknown) => void = noop;
+  reject: (err: Error) => void = noop;
   readonly promise: Promise<T>;
   constructor(
     readonly startedAt: number,
@@ -93,15 +93,18 @@ class Write<T> implements Pending {
       this.reject = reject;
     });
   }
-  settle(err: unknown, value?: T): void {
-    if (this.settled) return;
+  /** The first answer (memjs's, or the sweep's) wins; false for any later one. */
+  private finish(): boolean {
+    if (this.settled) return false;
     this.settled = true;
     this.unanswered.delete(this);
-    if (err === undefined) this.resolve(value as T);
-    else this.reject(err);
+    return true;
+  }
+  succeed(value: T): void {
+    if (this.finish()) this.resolve(value);
   }
   giveUp(err: Error): void {
-    this.settle(err);
+    if (this.finish()) this.reject(err);
   }
 }
 
@@ -175,8 +178,8 @@ export function createMemcachedStore(options: MemcachedStoreOptions): CacheStore
     const w = new Write<T>(performance.now(), unanswered);
     unanswered.add(w);
     call.then(
-      (v) => w.settle(undefined, v),
-      (err: unknown) => w.settle(err ?? new Error('memcached call failed')),
+      (v) => w.succeed(v),
+      (err: unknown) => w.giveUp(toError(err)),
     );
     return w.promise;
   }

@@ -95,32 +95,22 @@ export async function fillShared(ctx: EdgeContext, tx: Transaction): Promise<Fet
   const lockSeconds = opts.lockTimeoutMs / 1000;
   let state = await acquireLock(store, lockKey, lockSeconds);
   const deadline = Date.now() + opts.lockTimeoutMs;
-  const waited = state === 'held';
   while (state === 'held' && Date.now() < deadline) {
     // Uncacheable last time (hit-for-miss): nothing to wait for, fetch now.
     if (await isMarkedUncacheable(store, lockKey)) return fillFromOrigin(ctx, tx);
     await sleep(POLL_MS);
-    // Past this process's L1, which may hold the stale copy that started this fill.
+    state = await acquireLock(store, lockKey, lockSeconds);
+    // Looked for after the add, so a holder that stored the page and let go just before it is seen (else
+    // the page would be fetched twice). Past this process's L1, which may hold the stale copy.
     store.evictLocal(tx.key);
     const entry = await cache.get(tx.key);
     if (entry !== undefined && freshness(entry, Date.now()) === 'fresh') {
+      if (state === 'acquired') releaseLock(store, lockKey);
       ctx.metrics.coalesced.inc();
       return { kind: 'page', entry, stored: false };
     }
-    state = await acquireLock(store, lockKey, lockSeconds);
   }
   if (state !== 'acquired') return fillFromOrigin(ctx, tx);
-  if (waited) {
-    // Taken after waiting: the holder may have stored the page and let go between our last look and our
-    // add. Look once more before going to the origin (a second fetch of a page just stored otherwise).
-    store.evictLocal(tx.key);
-    const entry = await cache.get(tx.key);
-    if (entry !== undefined && freshness(entry, Date.now()) === 'fresh') {
-      releaseLock(store, lockKey);
-      ctx.metrics.coalesced.inc();
-      return { kind: 'page', entry, stored: false };
-    }
-  }
   let outcome: FetchOutcome | undefined;
   try {
     outcome = await fillFromOrigin(ctx, tx);
