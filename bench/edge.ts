@@ -28,8 +28,12 @@ const SERVERS = path.join(__dirname, 'servers.js');
 /** CPU for single-process servers when pinning (the load generator gets the other one). */
 let pinCpu: string | undefined;
 
-function start(cmd: string, args: string[], port: number, cpu: string | undefined = pinCpu): Promise<ChildProcess> {
-  return startProcess(cmd, args, port, cpu);
+/**
+ * Starts a server on `cpu`: by default a single-process server's CPU (pinCpu), or null for the whole
+ * machine. (null, not undefined: an undefined argument would take the default and pin it after all.)
+ */
+function start(cmd: string, args: string[], port: number, cpu: string | null = pinCpu ?? null): Promise<ChildProcess> {
+  return startProcess(cmd, args, port, cpu ?? undefined);
 }
 
 /** The distinct pages of the many-keys rows: PATH with its number changed. */
@@ -115,16 +119,22 @@ async function main(): Promise<void> {
     }
   };
 
-  const mcPort = await freePort();
-  const mcArgs = ['-l', '127.0.0.1', '-p', String(mcPort), '-U', '0', '-m', '256', '-t', '2'];
-  if (process.getuid?.() === 0) mcArgs.push('-u', 'root');
-  await start('memcached', mcArgs, mcPort, canPin ? '0' : undefined);
-  const mc = `127.0.0.1:${mcPort}`;
-  // The raw entry nginx and the bare memjs server read: the body alone under md5($host$request_uri).
-  const client = memjs.Client.create(mc, { logger: { log() {} } });
+  // A memcached holding the raw entry nginx and the bare memjs server read: the body alone under
+  // md5($host$request_uri). With pinning, the single-process rows' memcached shares CPU 0 with the load
+  // generator; nginx gets one of its own on the whole machine, as its 2 workers are.
   const body = page(bytes);
-  for (const p of [PATH, ...paths]) await client.set(createHash('md5').update(HOST + p).digest('hex'), body, { expires: 3600 });
-  client.close();
+  const memcached = async (cpu: string | null): Promise<string> => {
+    const mcPort = await freePort();
+    const mcArgs = ['-l', '127.0.0.1', '-p', String(mcPort), '-U', '0', '-m', '256', '-t', '2'];
+    if (process.getuid?.() === 0) mcArgs.push('-u', 'root');
+    await start('memcached', mcArgs, mcPort, cpu);
+    const address = `127.0.0.1:${mcPort}`;
+    const client = memjs.Client.create(address, { logger: { log() {} } });
+    for (const p of [PATH, ...paths]) await client.set(createHash('md5').update(HOST + p).digest('hex'), body, { expires: 3600 });
+    client.close();
+    return address;
+  };
+  const mc = await memcached(canPin ? '0' : null);
 
   const originPort = await freePort();
   await start(process.execPath, [SERVERS, 'origin', String(originPort), String(bytes)], originPort);
@@ -139,11 +149,12 @@ async function main(): Promise<void> {
   for (const workers of [1, 2]) {
     const port = await freePort();
     const args = [CLI, 'serve', '--host', '127.0.0.1', '--port', String(port), '--origin', origin, '--workers', String(workers), '--compression', 'off'];
-    await start(process.execPath, args, port, workers === 1 ? pinCpu : undefined);
+    await start(process.execPath, args, port, workers === 1 ? (pinCpu ?? null) : null);
     await warm(port);
     targets.push({ name: `edge L1 hits, ${workers} worker${workers > 1 ? 's' : ''}`, port, pinned: canPin && workers === 1 });
   }
   if (!values['skip-nginx'] && existsSync('/usr/lib/nginx/modules/ngx_http_set_misc_module.so')) {
+    const mcNginx = canPin ? await memcached(null) : mc;
     const port = await freePort();
     const dir = mkdtempSync(path.join(scratch, 'nginx-'));
     writeFileSync(
@@ -154,12 +165,12 @@ ${process.getuid?.() === 0 ? 'user root;' : ''}
 worker_processes 2; pid ${dir}/nginx.pid; error_log ${dir}/error.log warn;
 events { worker_connections 4096; }
 http { access_log off; client_body_temp_path ${dir}/b; proxy_temp_path ${dir}/p; fastcgi_temp_path ${dir}/f; uwsgi_temp_path ${dir}/u; scgi_temp_path ${dir}/s;
-  upstream mc { server ${mc}; keepalive 64; }
+  upstream mc { server ${mcNginx}; keepalive 64; }
   server { listen 127.0.0.1:${port};
     location / { set_md5 $memcached_key "$host$request_uri"; memcached_pass mc; default_type "text/html; charset=utf-8"; } } }
 `,
     );
-    await start('/usr/sbin/nginx', ['-p', dir, '-c', path.join(dir, 'nginx.conf'), '-g', 'daemon off;'], port, undefined);
+    await start('/usr/sbin/nginx', ['-p', dir, '-c', path.join(dir, 'nginx.conf'), '-g', 'daemon off;'], port, null);
     targets.push({ name: 'nginx memcached_pass, 2 workers', port, pinned: false });
   }
   {
