@@ -1,8 +1,10 @@
-// `edge-page-cache serve`: one process, or a node:cluster primary with N workers sharing the port. The
-// primary owns the admin port and speaks to workers over IPC: purge (a purge reaches every worker's L1),
-// health, and metrics (prom-client's AggregatorRegistry). SIGTERM drains in-flight requests, then exits.
+// `edge-page-cache serve`: one process, or a node:cluster primary with N workers. The primary listens on
+// the port and hands each client connection to the worker with the fewest open ones (LeastConnections). It
+// owns the admin port and speaks to workers over IPC: purge (a purge reaches every worker's L1), health, and
+// metrics (prom-client's AggregatorRegistry). SIGTERM drains in-flight requests, then exits.
 import cluster from 'node:cluster';
 import type { Worker } from 'node:cluster';
+import net from 'node:net';
 import { AggregatorRegistry } from 'prom-client';
 import { componentLogger } from '../core/logger';
 import { createAdminServer } from '../edge/admin';
@@ -10,20 +12,30 @@ import type { AdminBackend, HealthReport } from '../edge/admin';
 import type { ResolvedEdgeOptions } from '../edge/options';
 import { createEdgeServer, localAdminBackend, requestCounts } from '../edge/server';
 import type { EdgeServer } from '../edge/server';
+import { listenOn } from '../edge/listen';
+import { LeastConnections } from './balance';
 
 type ToWorker =
   | { epc: 'purge'; id: number; urls: string[]; tags: string[] }
   | { epc: 'evict'; id: number; keys: string[] }
   | { epc: 'health'; id: number }
   | { epc: 'stats'; id: number }
-  | { epc: 'drop'; id: number; keys: string[] };
-type FromWorker = { epc: 'reply'; id: number; value: unknown } | { epc: 'invalidated'; id: number; keys: string[] };
+  | { epc: 'drop'; id: number; keys: string[] }
+  /** Sent with a client connection's handle. */
+  | { epc: 'conn'; id: number };
+type FromWorker =
+  | { epc: 'reply'; id: number; value: unknown }
+  | { epc: 'invalidated'; id: number; keys: string[] }
+  /** Set up and taking connections. */
+  | { epc: 'ready'; id: number }
+  /** One of the connections it was handed has closed. */
+  | { epc: 'gone'; id: number };
 
 const log = componentLogger('serve');
-/** A worker's exit code when it cannot listen (port in use, address not available). */
-const LISTEN_FAILED = 3;
 /** More worker deaths than this within a minute: something is wrong with every worker, stop. */
 const MAX_RESTARTS_PER_MINUTE = 10;
+
+function noop(): void {}
 
 function isMessage(m: unknown): m is { epc: string; id: number } {
   return typeof m === 'object' && m !== null && 'epc' in m && 'id' in m;
@@ -55,7 +67,7 @@ export async function serve(opts: ResolvedEdgeOptions): Promise<void> {
   return worker(opts);
 }
 
-async function worker(opts: ResolvedEdgeOptions): Promise<void> {
+function worker(opts: ResolvedEdgeOptions): Promise<void> {
   // An unsafe request invalidated pages here: the primary tells the other workers (their L1 or embedded store).
   const edge = createEdgeServer(opts, {
     onInvalidate(keys) {
@@ -66,13 +78,22 @@ async function worker(opts: ResolvedEdgeOptions): Promise<void> {
   // has been constructed there (that installs its IPC listener); it then reports the registries set here.
   new AggregatorRegistry();
   AggregatorRegistry.setRegistries([edge.registry]);
-  process.on('message', function onPrimaryMessage(m: unknown) {
+  function connectionGone(): void {
+    process.send?.({ epc: 'gone', id: 0 } satisfies FromWorker);
+  }
+  process.on('message', function onPrimaryMessage(m: unknown, handle: unknown) {
     if (!isMessage(m)) return;
     const msg = m as ToWorker;
     const reply = (value: unknown): void => {
       process.send?.({ epc: 'reply', id: msg.id, value } satisfies FromWorker);
     };
     switch (msg.epc) {
+      case 'conn':
+        if (handle instanceof net.Socket) {
+          handle.once('close', connectionGone);
+          edge.accept(handle);
+        }
+        break;
       case 'purge':
         edge.purge(msg.urls, msg.tags).then(reply, () => reply([]));
         break;
@@ -95,15 +116,10 @@ async function worker(opts: ResolvedEdgeOptions): Promise<void> {
       }
     }
   });
-  try {
-    await edge.listen();
-  } catch (err) {
-    // The primary sees this exit code and stops, instead of starting worker after worker that cannot listen.
-    log.error({ err: (err as Error).message }, 'worker cannot listen');
-    process.exit(LISTEN_FAILED);
-  }
   process.once('SIGTERM', () => void drainAndExit(edge, undefined));
   process.once('SIGINT', () => void drainAndExit(edge, undefined));
+  process.send?.({ epc: 'ready', id: 0 } satisfies FromWorker);
+  return Promise.resolve();
 }
 
 async function primary(opts: ResolvedEdgeOptions): Promise<void> {
@@ -111,10 +127,23 @@ async function primary(opts: ResolvedEdgeOptions): Promise<void> {
   let seq = 0;
   const waiting = new Map<number, { left: number; values: unknown[]; done: (v: unknown[]) => void }>();
   const workers = (): Worker[] => Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined && w.isConnected());
+  const balancer = new LeastConnections<Worker>();
+  let ready: () => void = noop;
+  let readyCount = 0;
+  const allReady = new Promise<void>((resolve) => (ready = resolve));
 
   cluster.on('message', function onWorkerMessage(from: Worker, m: unknown) {
     if (!isMessage(m)) return;
     const msg = m as FromWorker;
+    if (msg.epc === 'gone') {
+      balancer.release(from);
+      return;
+    }
+    if (msg.epc === 'ready') {
+      if (!stopping) balancer.add(from);
+      if (++readyCount === opts.workers) ready();
+      return;
+    }
     if (msg.epc === 'invalidated') {
       for (const w of workers()) if (w !== from) w.send({ epc: 'drop', id: 0, keys: msg.keys } satisfies ToWorker);
       return;
@@ -178,15 +207,10 @@ async function primary(opts: ResolvedEdgeOptions): Promise<void> {
     },
   };
 
-  const listening = new Promise<void>((resolve) => {
-    let n = 0;
-    cluster.on('listening', () => {
-      if (++n === opts.workers) resolve();
-    });
-  });
   for (let i = 0; i < opts.workers; i++) cluster.fork();
   const deaths: number[] = [];
   cluster.on('exit', function onWorkerExit(w, code, signal) {
+    balancer.remove(w);
     if (stopping) {
       if (workers().length === 0) process.exit(0);
       return;
@@ -194,10 +218,8 @@ async function primary(opts: ResolvedEdgeOptions): Promise<void> {
     const now = Date.now();
     deaths.push(now);
     while (deaths.length > 0 && deaths[0]! < now - 60_000) deaths.shift();
-    if (code === LISTEN_FAILED || deaths.length > MAX_RESTARTS_PER_MINUTE) {
-      process.stderr.write(
-        `edge-page-cache serve: ${code === LISTEN_FAILED ? `cannot listen on ${opts.host}:${opts.port} (in use, or not an address of this machine)` : `workers keep dying (${deaths.length} in a minute)`}; stopping\n`,
-      );
+    if (deaths.length > MAX_RESTARTS_PER_MINUTE) {
+      process.stderr.write(`edge-page-cache serve: workers keep dying (${deaths.length} in a minute); stopping\n`);
       stopping = true;
       for (const other of workers()) other.process.kill('SIGKILL');
       process.exit(1);
@@ -206,15 +228,46 @@ async function primary(opts: ResolvedEdgeOptions): Promise<void> {
     cluster.fork();
   });
 
+  // Client connections: accepted here paused (no byte read), then handed with their handle to a worker.
+  const listener = net.createServer({ pauseOnConnect: true, noDelay: true }, function onConnection(socket) {
+    const w = balancer.pick();
+    if (w === undefined) {
+      socket.destroy();
+      return;
+    }
+    w.send({ epc: 'conn', id: 0 } satisfies ToWorker, socket, function handedOver(err: Error | null) {
+      if (err === null) return;
+      // The worker went away meanwhile: the client sees the connection close and may retry.
+      balancer.release(w);
+      socket.destroy();
+    });
+  });
+
   const admin =
     opts.adminPort === undefined ? undefined : createAdminServer({ port: opts.adminPort, host: opts.adminHost, token: opts.adminToken }, backend);
   const adminPort = await admin?.listen();
-  await listening;
-  log.info({ port: opts.port, workers: opts.workers, adminPort }, 'edge listening');
+  await allReady;
+  let port: number;
+  try {
+    port = await listenOn(listener, opts.port, opts.host);
+  } catch (err) {
+    process.stderr.write(
+      `edge-page-cache serve: cannot listen on ${opts.host}:${opts.port} (${(err as NodeJS.ErrnoException).code ?? String(err)}: in use, or not an address of this machine); stopping\n`,
+    );
+    stopping = true;
+    for (const w of workers()) w.process.kill('SIGKILL');
+    process.exit(1);
+  }
+  listener.on('error', function onAcceptError(err: NodeJS.ErrnoException) {
+    // Out of file descriptors and the like: this connection is lost, the listener keeps going.
+    log.error({ err: err.message, code: err.code }, 'accepting a connection failed');
+  });
+  log.info({ port, workers: opts.workers, adminPort }, 'edge listening');
 
   function stop(): void {
     if (stopping) return;
     stopping = true;
+    listener.close();
     for (const w of workers()) w.process.kill('SIGTERM');
     void admin?.close();
     setTimeout(() => process.exit(0), opts.drainTimeoutMs + 2000).unref();

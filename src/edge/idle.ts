@@ -24,6 +24,8 @@ class Progress {
 }
 
 export interface IdleSweeper {
+  /** Client connections open now (every connection the server has seen and not yet closed). */
+  open(): number;
   stop(): void;
 }
 
@@ -52,6 +54,9 @@ export function sweepIdleConnections(server: http.Server, idleMs: number, now: (
   const timer = setInterval(sweep, Math.max(10, Math.floor(idleMs / 4)));
   timer.unref();
   return {
+    open(): number {
+      return connections.size;
+    },
     stop(): void {
       clearInterval(timer);
       server.off('connection', track);

@@ -1,9 +1,9 @@
-// Binding an http.Server: resolves with the bound port (port 0: a free one), rejects with the bind error
-// (EADDRINUSE, EADDRNOTAVAIL) so a bad --port or --host fails at start.
-import type http from 'node:http';
-import type { AddressInfo } from 'node:net';
+// Binding a server (the edge's http.Server, or the cluster primary's net listener): resolves with the
+// bound port (port 0: a free one), rejects with the bind error (EADDRINUSE, EADDRNOTAVAIL) so a bad --port
+// or --host fails at start.
+import type { AddressInfo, Server } from 'node:net';
 
-export function listenOn(server: http.Server, port: number, host: string): Promise<number> {
+export function listenOn(server: Server, port: number, host: string): Promise<number> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => {

@@ -3,6 +3,7 @@
 import { sweepIdleConnections } from './idle';
 import { listenOn } from './listen';
 import http from 'node:http';
+import type { Socket } from 'node:net';
 import type { Registry } from 'prom-client';
 import { createPageCache } from '../core/cache';
 import type { PageCache } from '../core/cache';
@@ -32,6 +33,11 @@ export interface EdgeServer {
   readonly registry: Registry;
   /** Listens on options.port/host (port 0: a free port); resolves with the bound port. */
   listen(): Promise<number>;
+  /**
+   * Serves a client connection accepted by another process (a cluster worker's connections come from the
+   * primary, which picks the worker). Refused (closed) while draining.
+   */
+  accept(socket: Socket): void;
   /** Stops accepting, waits for in-flight requests up to drainTimeoutMs, then closes everything. */
   close(): Promise<void>;
   health(): { draining: boolean; origins: readonly OriginHealth[]; memcached: readonly NodeHealth[] };
@@ -126,6 +132,7 @@ export function createEdgeServer(input: Readonly<EdgeOptions> | ResolvedEdgeOpti
     onRequest,
   );
   const idle = sweepIdleConnections(server, extras.idleTimeoutMs ?? IDLE_TIMEOUT_MS);
+  let tracking = false;
   server.on('clientError', function onClientError(err: NodeJS.ErrnoException, socket) {
     // Node answers malformed requests itself; we only choose the status: 431 for oversize heads, else 400.
     if (!socket.writable) {
@@ -145,20 +152,45 @@ export function createEdgeServer(input: Readonly<EdgeOptions> | ResolvedEdgeOpti
     listen(): Promise<number> {
       return listenOn(server, opts.port, opts.host);
     },
+    accept(socket: Socket): void {
+      if (ctx.draining) {
+        socket.destroy();
+        return;
+      }
+      if (!tracking) {
+        // Node sets up its list of connections (what headersTimeout, closeIdleConnections and
+        // closeAllConnections work on) when a server starts listening; a server fed connections from
+        // elsewhere never listens, so it is told once, by the same event.
+        tracking = true;
+        server.emit('listening');
+      }
+      server.emit('connection', socket);
+      // The primary accepted it paused, so no byte was read there; reading starts here.
+      socket.resume();
+    },
     async close(): Promise<void> {
       ctx.draining = true;
       // Stop accepting; then close each connection as soon as it is idle (a response in flight, or still
       // flushing, keeps its connection busy), so nothing is cut unless drainTimeoutMs runs out. No per-request
-      // bookkeeping is needed for this: Node tracks which connections are busy.
-      const closed = new Promise<void>((r) => server.close(() => r()));
-      const sweep = setInterval(() => server.closeIdleConnections(), 25);
-      let expire: NodeJS.Timeout | undefined;
-      await Promise.race([closed, new Promise<void>((r) => (expire = setTimeout(r, opts.drainTimeoutMs)))]);
-      clearInterval(sweep);
-      clearTimeout(expire);
+      // bookkeeping is needed for this: Node tracks which connections are busy. Done when none is open,
+      // whether the connections came through listen() or accept().
+      server.close();
+      await new Promise<void>((resolve) => {
+        const expire = setTimeout(done, opts.drainTimeoutMs);
+        const sweep = setInterval(check, 25);
+        function check(): void {
+          server.closeIdleConnections();
+          if (idle.open() === 0) done();
+        }
+        function done(): void {
+          clearTimeout(expire);
+          clearInterval(sweep);
+          resolve();
+        }
+        check();
+      });
       server.closeAllConnections();
       idle.stop();
-      await closed;
       await origins.close();
       await store.close();
     },

@@ -1,6 +1,8 @@
-// The command line as users run it: bad flags fail at start naming the flag; workers share the port and
-// a purge reaches every worker; nginx-conf output is a config real nginx accepts.
+// The command line as users run it: bad flags fail at start naming the flag; workers share the port (each
+// new connection to the worker with the fewest), a purge reaches every worker and SIGTERM drains them;
+// nginx-conf output is a config real nginx accepts.
 import { execFile } from 'node:child_process';
+import http from 'node:http';
 import net from 'node:net';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -10,6 +12,7 @@ import { CLI, startEdge } from '../helpers/edge';
 import { NGINX_BIN } from '../helpers/nginx';
 import { request, startOrigin } from '../helpers/origin';
 import type { TestOrigin } from '../helpers/origin';
+import { sleep } from '../helpers/ports';
 
 const run = promisify(execFile);
 
@@ -156,6 +159,81 @@ describe('workers', () => {
       expect(await edge.stop()).toBe(0);
     } finally {
       await edge.stop();
+    }
+  });
+});
+
+describe('workers and connections', () => {
+  /** One keep-alive connection of its own (an agent holding a single socket). */
+  class Connection {
+    readonly agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    body = '';
+    /** Set when the connection closes. */
+    closed = false;
+    get(port: number, path: string): Promise<{ status: number; body: string }> {
+      return new Promise((resolve, reject) => {
+        http
+          .get({ host: '127.0.0.1', port, path, headers: { host: 'example.com' }, agent: this.agent }, (res) => {
+            res.socket.once('close', () => (this.closed = true));
+            let body = '';
+            res.setEncoding('utf8');
+            res.on('data', (c: string) => (body += c));
+            res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+          })
+          .on('error', reject);
+      });
+    }
+  }
+
+  it('hands each new connection to the worker with the fewest open ones, and drains both on SIGTERM', async () => {
+    // Each worker fills its own embedded store from the origin on its first request, so the body tells
+    // which worker answered a connection.
+    let fills = 0;
+    const origin = await startOrigin((req, res) => {
+      if (req.url === '/slow') {
+        setTimeout(() => {
+          res.writeHead(200, { 'content-type': 'text/plain', 'cache-control': 'no-store' });
+          res.end('slow done');
+        }, 800);
+        return;
+      }
+      fills++;
+      res.writeHead(200, { 'content-type': 'text/plain', 'cache-control': 'max-age=300' });
+      res.end(`worker ${fills}`);
+    });
+    const edge = await startEdge(['--origin', origin.url, '--workers', '2', '--drain-timeout', '30000']);
+    const conns: Connection[] = [];
+    const open = async (): Promise<Connection> => {
+      const c = new Connection();
+      conns.push(c);
+      c.body = (await c.get(edge.port, '/who')).body;
+      return c;
+    };
+    try {
+      const first = [await open(), await open(), await open(), await open()];
+      const a = first[0]!.body;
+      expect(first.map((c) => c.body).sort()).toEqual(['worker 1', 'worker 1', 'worker 2', 'worker 2']);
+      // A connection stays with its worker.
+      for (const c of first) expect((await c.get(edge.port, '/who')).body).toBe(c.body);
+      // Both of one worker's connections close: the next two both go to it (round robin would send one
+      // to each and leave the workers with 1 and 3).
+      for (const c of first) if (c.body === a) c.agent.destroy();
+      await sleep(500);
+      const next = [await open(), await open()];
+      expect(next.map((c) => c.body)).toEqual([a, a]);
+
+      // SIGTERM with a request in flight on one connection and another idle: the idle one is closed at
+      // once (not at its keep-alive timeout, 5 s), the request finishes, and the edge exits 0 without
+      // waiting for the 30 s drain timeout.
+      const slow = next[0]!.get(edge.port, '/slow').then((r) => ({ ...r, idleClosedFirst: next[1]!.closed }));
+      await sleep(100);
+      const stopped = edge.stop();
+      expect(await slow).toEqual({ status: 200, body: 'slow done', idleClosedFirst: true });
+      expect(await stopped).toBe(0);
+    } finally {
+      for (const c of conns) c.agent.destroy();
+      await edge.stop();
+      await origin.close();
     }
   });
 });

@@ -54,6 +54,9 @@ export function createMemoryStore(options: MemoryStoreOptions): MemoryStore {
     ttlAutopurge: false,
     allowStale: false,
     updateAgeOnGet: false,
+    // Read the clock on every TTL check instead of caching it for 1 ms behind a setTimeout: under load the
+    // default armed a new timer every millisecond (seen in the hit-path profile); performance.now() is cheaper.
+    ttlResolution: 0,
   });
   const hit = metrics.storeOps.labels(tier, 'get', 'hit');
   const miss = metrics.storeOps.labels(tier, 'get', 'miss');
