@@ -37,6 +37,14 @@ const MAX_RESTARTS_PER_MINUTE = 10;
 
 function noop(): void {}
 
+/**
+ * A message from a worker to the primary. Once the channel is closed (the primary is gone; the worker exits
+ * on that), process.send would emit an 'error' that nothing handles, so nothing is sent.
+ */
+function tell(msg: FromWorker): void {
+  if (process.connected) process.send?.(msg);
+}
+
 function isMessage(m: unknown): m is { epc: string; id: number } {
   return typeof m === 'object' && m !== null && 'epc' in m && 'id' in m;
 }
@@ -71,7 +79,7 @@ function worker(opts: ResolvedEdgeOptions): Promise<void> {
   // An unsafe request invalidated pages here: the primary tells the other workers (their L1 or embedded store).
   const edge = createEdgeServer(opts, {
     onInvalidate(keys) {
-      process.send?.({ epc: 'invalidated', id: 0, keys: [...keys] } satisfies FromWorker);
+      tell({ epc: 'invalidated', id: 0, keys: [...keys] });
     },
   });
   // prom-client answers the primary's metrics requests from a worker only once an AggregatorRegistry
@@ -79,13 +87,13 @@ function worker(opts: ResolvedEdgeOptions): Promise<void> {
   new AggregatorRegistry();
   AggregatorRegistry.setRegistries([edge.registry]);
   function connectionGone(): void {
-    process.send?.({ epc: 'gone', id: 0 } satisfies FromWorker);
+    tell({ epc: 'gone', id: 0 });
   }
   process.on('message', function onPrimaryMessage(m: unknown, handle: unknown) {
     if (!isMessage(m)) return;
     const msg = m as ToWorker;
     const reply = (value: unknown): void => {
-      process.send?.({ epc: 'reply', id: msg.id, value } satisfies FromWorker);
+      tell({ epc: 'reply', id: msg.id, value });
     };
     switch (msg.epc) {
       case 'conn':
@@ -118,7 +126,7 @@ function worker(opts: ResolvedEdgeOptions): Promise<void> {
   });
   process.once('SIGTERM', () => void drainAndExit(edge, undefined));
   process.once('SIGINT', () => void drainAndExit(edge, undefined));
-  process.send?.({ epc: 'ready', id: 0 } satisfies FromWorker);
+  tell({ epc: 'ready', id: 0 });
   return Promise.resolve();
 }
 
