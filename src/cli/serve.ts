@@ -1,5 +1,5 @@
 // `edge-page-cache serve`: one process, or a node:cluster primary with N workers. The primary listens on
-// the port and hands each client connection to the worker with the fewest open ones (LeastConnections). It
+// the port and hands each client connection to the worker with the fewest open ones (ConnectionDispatcher). It
 // owns the admin port and speaks to workers over IPC: purge (a purge reaches every worker's L1), health, and
 // metrics (prom-client's AggregatorRegistry). SIGTERM drains in-flight requests, then exits.
 import cluster from 'node:cluster';
@@ -13,7 +13,8 @@ import type { ResolvedEdgeOptions } from '../edge/options';
 import { createEdgeServer, localAdminBackend, requestCounts } from '../edge/server';
 import type { EdgeServer } from '../edge/server';
 import { listenOn } from '../edge/listen';
-import { LeastConnections } from './balance';
+import { ConnectionDispatcher } from './dispatch';
+import type { ConnectionHandle, ConnMessage } from './dispatch';
 
 type ToWorker =
   | { epc: 'purge'; id: number; urls: string[]; tags: string[] }
@@ -21,15 +22,19 @@ type ToWorker =
   | { epc: 'health'; id: number }
   | { epc: 'stats'; id: number }
   | { epc: 'drop'; id: number; keys: string[] }
-  /** Sent with a client connection's handle. */
-  | { epc: 'conn'; id: number };
+  /** Sent with a client connection's raw handle; answered with 'took'. */
+  | ConnMessage;
 type FromWorker =
   | { epc: 'reply'; id: number; value: unknown }
   | { epc: 'invalidated'; id: number; keys: string[] }
   /** Set up and taking connections. */
   | { epc: 'ready'; id: number }
-  /** One of the connections it was handed has closed. */
-  | { epc: 'gone'; id: number };
+  /** The answer to 'conn' `id`: took the connection, or refused it (draining) without reading a byte. */
+  | { epc: 'took'; id: number; took: boolean }
+  /** One of the connections it took has closed. */
+  | { epc: 'gone'; id: number }
+  /** Draining: hand it no more connections. */
+  | { epc: 'draining'; id: number };
 
 const log = componentLogger('serve');
 /** More worker deaths than this within a minute: something is wrong with every worker, stop. */
@@ -86,8 +91,22 @@ function worker(opts: ResolvedEdgeOptions): Promise<void> {
   // has been constructed there (that installs its IPC listener); it then reports the registries set here.
   new AggregatorRegistry();
   AggregatorRegistry.setRegistries([edge.registry]);
+  let draining = false;
   function connectionGone(): void {
     tell({ epc: 'gone', id: 0 });
+  }
+  /** A connection from the primary: answered first (as node:cluster's workers do), then served. */
+  function take(id: number, handle: ConnectionHandle | undefined): void {
+    if (handle === undefined || draining) {
+      // Not a byte read: the primary offers it to another worker.
+      handle?.close();
+      tell({ epc: 'took', id, took: false });
+      return;
+    }
+    tell({ epc: 'took', id, took: true });
+    const socket = new net.Socket({ handle, readable: true, writable: true } as net.SocketConstructorOpts);
+    socket.once('close', connectionGone);
+    edge.accept(socket);
   }
   process.on('message', function onPrimaryMessage(m: unknown, handle: unknown) {
     if (!isMessage(m)) return;
@@ -97,10 +116,7 @@ function worker(opts: ResolvedEdgeOptions): Promise<void> {
     };
     switch (msg.epc) {
       case 'conn':
-        if (handle instanceof net.Socket) {
-          handle.once('close', connectionGone);
-          edge.accept(handle);
-        }
+        take(msg.id, (handle ?? undefined) as ConnectionHandle | undefined);
         break;
       case 'purge':
         edge.purge(msg.urls, msg.tags).then(reply, () => reply([]));
@@ -124,8 +140,13 @@ function worker(opts: ResolvedEdgeOptions): Promise<void> {
       }
     }
   });
-  process.once('SIGTERM', () => void drainAndExit(edge, undefined));
-  process.once('SIGINT', () => void drainAndExit(edge, undefined));
+  function drain(): void {
+    draining = true;
+    tell({ epc: 'draining', id: 0 });
+    void drainAndExit(edge, undefined);
+  }
+  process.once('SIGTERM', drain);
+  process.once('SIGINT', drain);
   tell({ epc: 'ready', id: 0 });
   return Promise.resolve();
 }
@@ -135,7 +156,16 @@ async function primary(opts: ResolvedEdgeOptions): Promise<void> {
   let seq = 0;
   const waiting = new Map<number, { left: number; values: unknown[]; done: (v: unknown[]) => void }>();
   const workers = (): Worker[] => Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined && w.isConnected());
-  const balancer = new LeastConnections<Worker>();
+  const dispatcher = new ConnectionDispatcher<Worker>({
+    send(w, message, handle, callback) {
+      // A raw TCP handle, as node:cluster sends (Node's typings know only sockets and servers).
+      w.send(message, handle as unknown as net.Socket, callback);
+    },
+    onAcceptError(code, count) {
+      // Out of file descriptors and the like: those connections are lost, the listener keeps going.
+      log.error({ code, count }, 'accepting connections failed');
+    },
+  });
   let ready: () => void = noop;
   let readyCount = 0;
   const allReady = new Promise<void>((resolve) => (ready = resolve));
@@ -143,26 +173,37 @@ async function primary(opts: ResolvedEdgeOptions): Promise<void> {
   cluster.on('message', function onWorkerMessage(from: Worker, m: unknown) {
     if (!isMessage(m)) return;
     const msg = m as FromWorker;
-    if (msg.epc === 'gone') {
-      balancer.release(from);
-      return;
-    }
-    if (msg.epc === 'ready') {
-      if (!stopping) balancer.add(from);
-      if (++readyCount === opts.workers) ready();
-      return;
-    }
-    if (msg.epc === 'invalidated') {
-      for (const w of workers()) if (w !== from) w.send({ epc: 'drop', id: 0, keys: msg.keys } satisfies ToWorker);
-      return;
-    }
-    if (msg.epc !== 'reply') return;
-    const pending = waiting.get(m.id);
-    if (!pending) return;
-    pending.values.push(msg.value);
-    if (--pending.left === 0) {
-      waiting.delete(m.id);
-      pending.done(pending.values);
+    switch (msg.epc) {
+      case 'took':
+        dispatcher.answer(from, msg.id, msg.took === true);
+        return;
+      case 'gone':
+        dispatcher.gone(from);
+        return;
+      case 'ready':
+        dispatcher.ready(from);
+        if (++readyCount === opts.workers) ready();
+        return;
+      case 'draining':
+        dispatcher.retire(from);
+        return;
+      case 'invalidated':
+        for (const w of workers()) if (w !== from) w.send({ epc: 'drop', id: 0, keys: msg.keys } satisfies ToWorker);
+        return;
+      case 'reply': {
+        const pending = waiting.get(msg.id);
+        if (!pending) return;
+        pending.values.push(msg.value);
+        if (--pending.left === 0) {
+          waiting.delete(msg.id);
+          pending.done(pending.values);
+        }
+        return;
+      }
+      default: {
+        const never: never = msg;
+        void never;
+      }
     }
   });
 
@@ -217,8 +258,11 @@ async function primary(opts: ResolvedEdgeOptions): Promise<void> {
 
   for (let i = 0; i < opts.workers; i++) cluster.fork();
   const deaths: number[] = [];
+  cluster.on('disconnect', function onWorkerDisconnect(w) {
+    dispatcher.lost(w);
+  });
   cluster.on('exit', function onWorkerExit(w, code, signal) {
-    balancer.remove(w);
+    dispatcher.lost(w);
     if (stopping) {
       if (workers().length === 0) process.exit(0);
       return;
@@ -236,21 +280,8 @@ async function primary(opts: ResolvedEdgeOptions): Promise<void> {
     cluster.fork();
   });
 
-  // Client connections: accepted here paused (no byte read), then handed with their handle to a worker.
-  const listener = net.createServer({ pauseOnConnect: true, noDelay: true }, function onConnection(socket) {
-    const w = balancer.pick();
-    if (w === undefined) {
-      socket.destroy();
-      return;
-    }
-    w.send({ epc: 'conn', id: 0 } satisfies ToWorker, socket, function handedOver(err: Error | null) {
-      if (err === null) return;
-      // The worker went away meanwhile: the client sees the connection close and may retry.
-      balancer.release(w);
-      socket.destroy();
-    });
-  });
-
+  // Client connections: accepted here, and handed as raw handles to the workers by the dispatcher.
+  const listener = net.createServer();
   const admin =
     opts.adminPort === undefined ? undefined : createAdminServer({ port: opts.adminPort, host: opts.adminHost, token: opts.adminToken }, backend);
   const adminPort = await admin?.listen();
@@ -266,16 +297,14 @@ async function primary(opts: ResolvedEdgeOptions): Promise<void> {
     for (const w of workers()) w.process.kill('SIGKILL');
     process.exit(1);
   }
-  listener.on('error', function onAcceptError(err: NodeJS.ErrnoException) {
-    // Out of file descriptors and the like: this connection is lost, the listener keeps going.
-    log.error({ err: err.message, code: err.code }, 'accepting a connection failed');
-  });
+  dispatcher.attach(listener);
   log.info({ port, workers: opts.workers, adminPort }, 'edge listening');
 
   function stop(): void {
     if (stopping) return;
     stopping = true;
     listener.close();
+    dispatcher.stop();
     for (const w of workers()) w.process.kill('SIGTERM');
     void admin?.close();
     setTimeout(() => process.exit(0), opts.drainTimeoutMs + 2000).unref();

@@ -165,7 +165,6 @@ export function createEdgeServer(input: Readonly<EdgeOptions> | ResolvedEdgeOpti
         server.emit('listening');
       }
       server.emit('connection', socket);
-      // The primary accepted it paused, so no byte was read there; reading starts here.
       socket.resume();
     },
     async close(): Promise<void> {

@@ -1,6 +1,7 @@
 // The edge as a real process (the built CLI), on free loopback ports.
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { freePort, waitForPort } from './ports';
 
@@ -57,4 +58,22 @@ export async function startEdge(flags: readonly string[], env: NodeJS.ProcessEnv
       return code;
     },
   };
+}
+
+/** The pids of a process's children (an edge's cluster workers), from /proc. */
+export function childPids(parent: number): number[] {
+  const out: number[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+    } catch {
+      continue; // gone meanwhile
+    }
+    // pid (comm) state ppid ...: comm may hold spaces and parentheses, so read after the last ')'.
+    const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    if (ppid === parent) out.push(Number(name));
+  }
+  return out;
 }

@@ -4,11 +4,11 @@
 import { execFile } from 'node:child_process';
 import http from 'node:http';
 import net from 'node:net';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { CLI, startEdge } from '../helpers/edge';
+import { childPids, CLI, startEdge } from '../helpers/edge';
 import { NGINX_BIN } from '../helpers/nginx';
 import { request, startOrigin } from '../helpers/origin';
 import type { TestOrigin } from '../helpers/origin';
@@ -232,6 +232,127 @@ describe('workers and connections', () => {
       expect(await stopped).toBe(0);
     } finally {
       for (const c of conns) c.agent.destroy();
+      await edge.stop();
+      await origin.close();
+    }
+  });
+  /** An origin whose /slow answers after 1.5 s; every answer is uncacheable, so each request reaches a worker's fetch. */
+  async function slowOrigin(): Promise<TestOrigin> {
+    return startOrigin((req, res) => {
+      const send = (): void => {
+        res.writeHead(200, { 'content-type': 'text/plain', 'cache-control': 'no-store' });
+        res.end(req.url === '/slow' ? 'slow done' : 'fast');
+      };
+      if (req.url === '/slow') setTimeout(send, 1500);
+      else send();
+    });
+  }
+
+  /** Each request on a connection of its own; a failure is reported as status 0 with the error's code. */
+  function fresh(port: number, path: string, timeoutMs = 10_000): Promise<{ status: number; body: string }> {
+    return new Promise((resolve) => {
+      const req = http.get({ host: '127.0.0.1', port, path, headers: { host: 'example.com' }, agent: false, timeout: timeoutMs }, (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (body += c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      });
+      req.on('timeout', () => req.destroy(Object.assign(new Error('timeout'), { code: 'TIMEOUT' })));
+      req.on('error', (err: NodeJS.ErrnoException) => resolve({ status: 0, body: err.code ?? err.message }));
+    });
+  }
+
+  it('sends no new connection to a draining worker: the other one answers them all', async () => {
+    const origin = await slowOrigin();
+    const edge = await startEdge(['--origin', origin.url, '--workers', '2', '--drain-timeout', '30000']);
+    const conns: Connection[] = [];
+    try {
+      // Two connections per worker, each with a request in flight, so a SIGTERMed worker drains for a while
+      // and, once its idle connections are closed, is the one with the fewest.
+      for (let i = 0; i < 4; i++) conns.push(new Connection());
+      const slow = conns.map((c) => c.get(edge.port, '/slow'));
+      await sleep(200);
+      const workers = childPids(edge.child.pid!);
+      expect(workers).toHaveLength(2);
+      process.kill(workers[0]!, 'SIGTERM');
+      await sleep(200);
+      const answers: { status: number; body: string }[] = [];
+      for (let i = 0; i < 10; i++) answers.push(await fresh(edge.port, '/fast'));
+      expect(answers).toEqual(Array.from({ length: 10 }, () => ({ status: 200, body: 'fast' })));
+      // The draining worker finished what it had.
+      expect(await Promise.all(slow)).toEqual(Array.from({ length: 4 }, () => ({ status: 200, body: 'slow done' })));
+    } finally {
+      for (const c of conns) c.agent.destroy();
+      await edge.stop();
+      await origin.close();
+    }
+  });
+
+  it('gives a stalled worker at most two connections; the rest are answered at once, and those two once it resumes', async () => {
+    const origin = await slowOrigin();
+    const edge = await startEdge(['--origin', origin.url, '--workers', '2']);
+    const [stalled] = childPids(edge.child.pid!);
+    try {
+      process.kill(stalled!, 'SIGSTOP');
+      const settled: boolean[] = [];
+      const answers = Array.from({ length: 8 }, (_, i) =>
+        fresh(edge.port, '/fast').then((r) => {
+          settled[i] = true;
+          return r;
+        }),
+      );
+      await sleep(1000);
+      expect(settled.filter(Boolean).length).toBeGreaterThanOrEqual(6);
+      process.kill(stalled!, 'SIGCONT');
+      expect(await Promise.all(answers)).toEqual(Array.from({ length: 8 }, () => ({ status: 200, body: 'fast' })));
+    } finally {
+      process.kill(stalled!, 'SIGCONT');
+      await edge.stop();
+      await origin.close();
+    }
+  });
+
+  it('survives a worker out of file descriptors: every request is answered or closed, none hangs', async () => {
+    const origin = await slowOrigin();
+    const edge = await startEdge(['--origin', origin.url, '--workers', '2']);
+    const [starved] = childPids(edge.child.pid!);
+    const { stdout } = await run('prlimit', ['--pid', String(starved), '--nofile', '--raw', '--noheadings', '--output', 'SOFT,HARD']);
+    const [soft, hard] = stdout.trim().split(/\s+/);
+    try {
+      // One descriptor to spare: the worker cannot receive the connections handed to it.
+      const inUse = readdirSync(`/proc/${starved}/fd`).length;
+      await run('prlimit', ['--pid', String(starved), `--nofile=${inUse + 1}:${hard}`]);
+      const answers = await Promise.all(Array.from({ length: 20 }, () => fresh(edge.port, '/fast', 15_000)));
+      // Each request ends: answered (200 by the other worker; 502 from the starved one, which cannot open a
+      // connection to the origin either) or, for a handoff it could not receive, closed: never a hang.
+      const outcomes = answers.map((a) => (a.status === 0 ? a.body : String(a.status)));
+      for (const o of outcomes) expect(['200', '502', 'ECONNRESET']).toContain(o);
+      expect(outcomes).toContain('200');
+      await run('prlimit', ['--pid', String(starved), `--nofile=${soft}:${hard}`]);
+      // The primary is still there, and both workers take connections again.
+      const after = await Promise.all(Array.from({ length: 20 }, () => fresh(edge.port, '/fast')));
+      expect(after).toEqual(Array.from({ length: 20 }, () => ({ status: 200, body: 'fast' })));
+      expect(childPids(edge.child.pid!)).toContain(starved);
+    } finally {
+      await run('prlimit', ['--pid', String(starved), `--nofile=${soft}:${hard}`]).catch(() => undefined);
+      await edge.stop();
+      await origin.close();
+    }
+  });
+
+  it('keeps answering new connections when a worker is killed, and starts another', async () => {
+    const origin = await slowOrigin();
+    const edge = await startEdge(['--origin', origin.url, '--workers', '2']);
+    try {
+      const [victim] = childPids(edge.child.pid!);
+      process.kill(victim!, 'SIGKILL');
+      const answers = await Promise.all(Array.from({ length: 20 }, () => fresh(edge.port, '/fast')));
+      expect(answers).toEqual(Array.from({ length: 20 }, () => ({ status: 200, body: 'fast' })));
+      for (let i = 0; i < 100 && childPids(edge.child.pid!).length < 2; i++) await sleep(50);
+      const now = childPids(edge.child.pid!);
+      expect(now).toHaveLength(2);
+      expect(now).not.toContain(victim);
+    } finally {
       await edge.stop();
       await origin.close();
     }

@@ -1,0 +1,209 @@
+// The cluster primary's side of client connections. It accepts on the listening socket and hands each
+// connection's raw handle to a worker picked by LeastConnections, the way node:cluster's round robin does
+// (same handle type, so Node sends it once with no retransmission; the primary keeps its copy until the
+// worker answers). What it adds to node:cluster:
+// - the pick: fewest open connections among workers keeping up, instead of the first to answer;
+// - a connection refused by a worker (draining) goes to another worker: no byte of it was read;
+// - a worker that exits or disconnects takes no more, and what it never answered goes to another worker;
+// - a handoff not answered within ackTimeoutMs (the worker could not receive the descriptor, or is stuck)
+//   is closed, so no client waits forever on a connection nobody owns.
+import type { Server } from 'node:net';
+import { getSystemErrorName } from 'node:util';
+import { LeastConnections } from './balance';
+
+/** The libuv handle of an accepted TCP connection (what node:cluster itself passes to workers). */
+export interface ConnectionHandle {
+  close(callback?: () => void): void;
+  setNoDelay?(enable: boolean): number;
+}
+
+export interface ConnMessage {
+  epc: 'conn';
+  id: number;
+}
+
+export interface DispatcherOptions<W> {
+  /** Sends a handoff to a worker (node:cluster: worker.send(message, handle, callback)). */
+  send(worker: W, message: ConnMessage, handle: ConnectionHandle, callback: (err: Error | null) => void): void;
+  /** Handoffs a worker may leave unanswered before it gets no more (2). */
+  maxPending?: number;
+  /** A handoff unanswered this long is closed (5000 ms). */
+  ackTimeoutMs?: number;
+  /** Connections held while no worker can take one, beyond which new ones are closed (1024). */
+  maxQueued?: number;
+  /** Called (at most once per 10 s, with how many failed meanwhile) when accepting a connection fails. */
+  onAcceptError?: (code: string, count: number) => void;
+}
+
+/** How many workers one connection may be offered to before it is closed. */
+const MAX_TRIES = 3;
+
+class Handoff<W> {
+  constructor(
+    readonly handle: ConnectionHandle,
+    readonly worker: W,
+    readonly at: number,
+    readonly tries: number,
+  ) {}
+}
+
+interface Waiting {
+  readonly handle: ConnectionHandle;
+  readonly tries: number;
+}
+
+export class ConnectionDispatcher<W> {
+  private readonly balancer: LeastConnections<W>;
+  private readonly inflight = new Map<number, Handoff<W>>();
+  private readonly queue: Waiting[] = [];
+  private readonly ackTimeoutMs: number;
+  private readonly maxQueued: number;
+  private readonly onAcceptError: (code: string, count: number) => void;
+  private readonly send: DispatcherOptions<W>['send'];
+  private readonly sweep: NodeJS.Timeout;
+  private seq = 0;
+  private stopped = false;
+  private acceptErrors = 0;
+  private acceptErrorLogged = 0;
+
+  constructor(options: DispatcherOptions<W>) {
+    this.send = options.send;
+    this.balancer = new LeastConnections<W>(options.maxPending ?? 2);
+    this.ackTimeoutMs = options.ackTimeoutMs ?? 5000;
+    this.maxQueued = options.maxQueued ?? 1024;
+    this.onAcceptError = options.onAcceptError ?? noop;
+    this.sweep = setInterval(() => this.expire(), Math.max(10, Math.floor(this.ackTimeoutMs / 5)));
+    this.sweep.unref();
+  }
+
+  /**
+   * Takes over the connections of a listening server: they come here as raw handles instead of becoming
+   * sockets in this process (node:cluster's round robin does the same).
+   */
+  attach(server: Server): void {
+    const listening = (server as unknown as { _handle?: { onconnection: unknown } | null })._handle;
+    if (!listening) throw new Error('the server is not listening');
+    listening.onconnection = (err: number, handle?: ConnectionHandle): void => this.accepted(err, handle);
+  }
+
+  /** A worker is set up and takes connections. */
+  ready(worker: W): void {
+    if (this.stopped) return;
+    this.balancer.add(worker);
+    this.pump();
+  }
+
+  /** A worker is draining: it gets no more (what it is offered meanwhile it refuses, and that goes elsewhere). */
+  retire(worker: W): void {
+    this.balancer.remove(worker);
+  }
+
+  /**
+   * A worker exited or lost its channel: it gets no more, and what it never answered goes to another worker.
+   * A worker answers a handoff before it reads a byte of the connection, and its answer comes through the
+   * channel ahead of the channel's end, so an unanswered connection is one nobody has read from.
+   */
+  lost(worker: W): void {
+    this.balancer.remove(worker);
+    for (const [id, h] of this.inflight) {
+      if (h.worker !== worker) continue;
+      this.inflight.delete(id);
+      this.offer(h.handle, h.tries);
+    }
+    this.pump();
+  }
+
+  /** A worker's answer to handoff `id`. */
+  answer(worker: W, id: number, took: boolean): void {
+    const h = this.inflight.get(id);
+    if (h === undefined || h.worker !== worker) {
+      // Given up on already (timed out): our copy is closed, but the worker has the connection.
+      if (took) this.balancer.opened(worker);
+      return;
+    }
+    this.inflight.delete(id);
+    this.balancer.settled(worker, took);
+    if (took) h.handle.close();
+    else this.offer(h.handle, h.tries);
+    this.pump();
+  }
+
+  /** One of a worker's connections closed. */
+  gone(worker: W): void {
+    this.balancer.release(worker);
+    this.pump();
+  }
+
+  /** Stops dispatching: connections waiting here are closed, handoffs in flight still get their answer. */
+  stop(): void {
+    this.stopped = true;
+    for (const w of this.queue.splice(0)) w.handle.close();
+    clearInterval(this.sweep);
+  }
+
+  /** Open connections per worker (handoffs in flight included), in the order the workers became ready. */
+  counts(): number[] {
+    return this.balancer.counts();
+  }
+
+  private accepted(err: number, handle: ConnectionHandle | undefined): void {
+    if (err !== 0 || handle === undefined) {
+      this.acceptErrors++;
+      const now = Date.now();
+      if (now - this.acceptErrorLogged >= 10_000) {
+        this.onAcceptError(err !== 0 ? getSystemErrorName(err) : 'no handle', this.acceptErrors);
+        this.acceptErrorLogged = now;
+        this.acceptErrors = 0;
+      }
+      return;
+    }
+    handle.setNoDelay?.(true);
+    this.offer(handle, 0);
+  }
+
+  /** Hands a connection to the best worker now, or holds it until one can take it. */
+  private offer(handle: ConnectionHandle, tries: number): void {
+    if (this.stopped || tries >= MAX_TRIES) {
+      handle.close();
+      return;
+    }
+    const worker = this.balancer.pick();
+    if (worker === undefined) {
+      if (this.queue.length >= this.maxQueued) handle.close();
+      else this.queue.push({ handle, tries });
+      return;
+    }
+    const id = ++this.seq;
+    this.inflight.set(id, new Handoff(handle, worker, Date.now(), tries + 1));
+    this.send(worker, { epc: 'conn', id }, handle, (err) => {
+      if (err === null) return;
+      // Not sent (the channel closed): the handle is still only ours, so it can go to another worker.
+      const h = this.inflight.get(id);
+      if (h === undefined) return;
+      this.inflight.delete(id);
+      this.balancer.remove(worker);
+      this.offer(h.handle, h.tries);
+    });
+  }
+
+  /** Offers held connections while some worker can take one. */
+  private pump(): void {
+    while (this.queue.length > 0 && !this.stopped && this.balancer.available()) {
+      const w = this.queue.shift()!;
+      this.offer(w.handle, w.tries);
+    }
+  }
+
+  private expire(): void {
+    const limit = Date.now() - this.ackTimeoutMs;
+    for (const [id, h] of this.inflight) {
+      if (h.at > limit) continue;
+      this.inflight.delete(id);
+      this.balancer.settled(h.worker, false);
+      h.handle.close();
+    }
+    this.pump();
+  }
+}
+
+function noop(): void {}
