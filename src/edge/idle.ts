@@ -26,6 +26,11 @@ class Progress {
 export interface IdleSweeper {
   /** Client connections open now (every connection the server has seen and not yet closed). */
   open(): number;
+  /**
+   * Closes the connections that have not sent a byte yet (a browser's preconnect): Node counts them as
+   * busy, so closeIdleConnections leaves them, and a drain would wait its whole timeout for them.
+   */
+  closeSilent(): void;
   stop(): void;
 }
 
@@ -56,6 +61,9 @@ export function sweepIdleConnections(server: http.Server, idleMs: number, now: (
   return {
     open(): number {
       return connections.size;
+    },
+    closeSilent(): void {
+      for (const socket of connections.keys()) if (socket.bytesRead === 0) socket.destroy();
     },
     stop(): void {
       clearInterval(timer);

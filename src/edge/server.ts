@@ -179,6 +179,7 @@ export function createEdgeServer(input: Readonly<EdgeOptions> | ResolvedEdgeOpti
         const sweep = setInterval(check, 25);
         function check(): void {
           server.closeIdleConnections();
+          idle.closeSilent();
           if (idle.open() === 0) done();
         }
         function done(): void {

@@ -222,13 +222,16 @@ describe('workers and connections', () => {
       const next = [await open(), await open()];
       expect(next.map((c) => c.body)).toEqual([a, a]);
 
-      // SIGTERM with a request in flight on one connection and another idle: the idle one is closed at
-      // once (not at its keep-alive timeout, 5 s), the request finishes, and the edge exits 0 without
-      // waiting for the 30 s drain timeout.
-      const slow = next[0]!.get(edge.port, '/slow').then((r) => ({ ...r, idleClosedFirst: next[1]!.closed }));
+      // SIGTERM with a request in flight on one connection, another idle, and one that never sent a byte (a
+      // browser's preconnect): the last two are closed at once (not at the keep-alive timeout, 5 s, nor at
+      // the 30 s drain timeout), the request finishes, and the edge exits 0.
+      const silent = net.connect(edge.port, '127.0.0.1');
+      let silentClosed = false;
+      silent.on('close', () => (silentClosed = true)).on('error', () => undefined);
+      const slow = next[0]!.get(edge.port, '/slow').then((r) => ({ ...r, othersClosedFirst: next[1]!.closed && silentClosed }));
       await sleep(100);
       const stopped = edge.stop();
-      expect(await slow).toEqual({ status: 200, body: 'slow done', idleClosedFirst: true });
+      expect(await slow).toEqual({ status: 200, body: 'slow done', othersClosedFirst: true });
       expect(await stopped).toBe(0);
     } finally {
       for (const c of conns) c.agent.destroy();
