@@ -213,14 +213,32 @@ http { access_log off; client_body_temp_path ${dir}/b; proxy_temp_path ${dir}/p;
     `\n${bytes}-byte page, ${connections} connections, ${seconds}s per run, median of ${rounds} interleaved rounds, ${tool}` +
       `${canPin ? ' (single-process servers on CPU 1, load on CPU 0; 2-worker servers and their load on both)' : ''}; ratio vs the first row\n${formatTable(rows)}\n`,
   );
-  const by = (prefix: string): BenchResult | undefined => rows.find((r) => r.name.startsWith(prefix));
-  const ratio = (a?: BenchResult, b?: BenchResult): string => (a && b ? (a.rps / b.rps).toFixed(2) : 'n/a');
+  // Each comparison from the rounds themselves: the two targets of a pair ran back to back in every round, so
+  // the median of the per-round ratios cancels the machine's drift better than a ratio of two medians.
+  const runsOf = (prefix: string): BenchResult[] | undefined => {
+    const t = targets.find((x) => x.name.startsWith(prefix));
+    return t === undefined ? undefined : samples.get(t.name);
+  };
+  const median = (xs: number[]): number => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
+  const compare = (label: string, a: string, b: string): string => {
+    const ra = runsOf(a);
+    const rb = runsOf(b);
+    if (ra === undefined || rb === undefined) return `\n${label}: n/a`;
+    const ratios = ra.map((r, i) => r.rps / rb[i]!.rps);
+    const lowerP99 = ra.filter((r, i) => r.p99 < rb[i]!.p99).length;
+    return (
+      `\n${label}: ${median(ratios).toFixed(2)}x (rounds ${ratios.map((x) => x.toFixed(2)).join(' ')}); ` +
+      `p99 ${median(ra.map((r) => r.p99)).toFixed(2)} vs ${median(rb.map((r) => r.p99)).toFixed(2)} ms, lower in ${lowerP99} of ${ra.length} rounds`
+    );
+  };
   process.stdout.write(
-    `\nedge L1 (1 worker) / bare Map server: ${ratio(by('edge L1 hits, 1'), by('bare node:http Map'))}x` +
-      `\nedge L1 (2 workers) / nginx (2 workers): ${ratio(by('edge L1 hits, 2'), by('nginx'))}x` +
-      `\nedge memcached-only / bare memjs server, one hot page: ${ratio(by('edge memcached-only hits'), by('bare node:http + one memjs'))}x` +
-      `\nedge memcached-only / bare memjs server, ${paths.length} keys: ${ratio(by('edge memcached-only, '), by('bare memjs GET, '))}x` +
-      `\nedge L1 (1 worker) / origin direct: ${ratio(by('edge L1 hits, 1'), by('origin direct'))}x\n`,
+    '\nmedian of per-round ratios (req/s), and p99s:' +
+      compare('edge L1 (1 worker) / bare Map server', 'edge L1 hits, 1', 'bare node:http Map') +
+      compare('edge L1 (2 workers) / nginx (2 workers)', 'edge L1 hits, 2', 'nginx') +
+      compare('edge memcached-only / bare memjs server, one hot page', 'edge memcached-only hits', 'bare node:http + one memjs') +
+      compare(`edge memcached-only / bare memjs server, ${paths.length} keys`, 'edge memcached-only, ', 'bare memjs GET, ') +
+      compare('edge L1 (1 worker) / origin direct', 'edge L1 hits, 1', 'origin direct') +
+      '\n',
   );
 }
 
