@@ -10,6 +10,8 @@ class Member {
   open = 0;
   /** Handoffs it has not acknowledged yet. */
   pending = 0;
+  /** Left a handoff unanswered past the timeout: picked only when no other member can take one. */
+  suspect = false;
 }
 
 export class LeastConnections<T> {
@@ -51,7 +53,11 @@ export class LeastConnections<T> {
       const m = this.members[(this.turn + i) % n]!;
       const s = this.state.get(m)!;
       if (s.pending >= this.maxPending) continue;
-      if (bestState === undefined || s.open < bestState.open) {
+      if (
+        bestState === undefined ||
+        (bestState.suspect && !s.suspect) ||
+        (bestState.suspect === s.suspect && s.open < bestState.open)
+      ) {
         best = m;
         bestState = s;
       }
@@ -69,12 +75,27 @@ export class LeastConnections<T> {
     if (s === undefined) return;
     if (s.pending > 0) s.pending--;
     if (!took && s.open > 0) s.open--;
+    s.suspect = false;
+  }
+
+  /**
+   * A handoff to `member` went unanswered past the timeout (given up on): the slot is freed, and the member
+   * is picked only when no other can take a connection, until it answers a handoff again.
+   */
+  expired(member: T): void {
+    const s = this.state.get(member);
+    if (s === undefined) return;
+    if (s.pending > 0) s.pending--;
+    if (s.open > 0) s.open--;
+    s.suspect = true;
   }
 
   /** `member` took a connection whose handoff had already been given up on (a late answer). */
   opened(member: T): void {
     const s = this.state.get(member);
-    if (s !== undefined) s.open++;
+    if (s === undefined) return;
+    s.open++;
+    s.suspect = false;
   }
 
   /** One of `member`'s connections closed. */

@@ -95,16 +95,28 @@ describe('ConnectionDispatcher', () => {
     d.stop();
   });
 
-  it('closes a handoff nobody answers within the timeout, and counts a late answer', () => {
+  it('closes a handoff unanswered for the timeout once sent, picks that worker last, and counts a late answer', () => {
     jest.useFakeTimers();
     const { d, sent, connect } = setup(1000);
     d.ready('w1');
     const h = connect('c');
+    // Still in Node's queue for the channel: never closed (that would jam the channel).
+    jest.advanceTimersByTime(3000);
+    expect(h.closed).toBe(false);
+    sent[0]!.callback(null);
     jest.advanceTimersByTime(1200);
     expect(h.closed).toBe(true);
     expect(d.counts()).toEqual([0]);
+    // w1 holds fewer connections than w2 will, but it left a handoff unanswered: w2 gets the next ones.
+    d.ready('w2');
+    connect('d');
+    connect('e');
+    expect(sent.slice(1).map((s) => s.worker)).toEqual(['w2', 'w2']);
+    // Only when w2 can take none does w1 get one.
+    connect('f');
+    expect(sent[3]!.worker).toBe('w1');
     d.answer('w1', sent[0]!.id, true);
-    expect(d.counts()).toEqual([1]);
+    expect(d.counts()).toEqual([2, 2]);
     d.stop();
   });
 

@@ -5,8 +5,9 @@
 // - the pick: fewest open connections among workers keeping up, instead of the first to answer;
 // - a connection refused by a worker (draining) goes to another worker: no byte of it was read;
 // - a worker that exits or disconnects takes no more, and what it never answered goes to another worker;
-// - a handoff not answered within ackTimeoutMs (the worker could not receive the descriptor, or is stuck)
-//   is closed, so no client waits forever on a connection nobody owns.
+// - a handoff not answered within ackTimeoutMs of being sent (the worker could not receive the descriptor,
+//   or is stuck) is closed here, so no client waits forever on a connection nobody owns, and that worker
+//   is picked last until it answers again.
 import type { Server } from 'node:net';
 import { getSystemErrorName } from 'node:util';
 import { LeastConnections } from './balance';
@@ -39,10 +40,14 @@ export interface DispatcherOptions<W> {
 const MAX_TRIES = 3;
 
 class Handoff<W> {
+  /**
+   * When the send completed (0: still in Node's queue for the channel, which a stalled worker is not
+   * reading). Only a sent handoff can time out: closing a handle Node has yet to write jams the channel.
+   */
+  sentAt = 0;
   constructor(
     readonly handle: ConnectionHandle,
     readonly worker: W,
-    readonly at: number,
     readonly tries: number,
   ) {}
 }
@@ -63,6 +68,8 @@ export class ConnectionDispatcher<W> {
   private readonly sweep: NodeJS.Timeout;
   private seq = 0;
   private stopped = false;
+  private finishing: (() => void) | undefined;
+  private finishTimer: NodeJS.Timeout | undefined;
   private acceptErrors = 0;
   private acceptErrorLogged = 0;
 
@@ -139,6 +146,27 @@ export class ConnectionDispatcher<W> {
     this.stopped = true;
     for (const w of this.queue.splice(0)) w.handle.close();
     clearInterval(this.sweep);
+    clearTimeout(this.finishTimer);
+  }
+
+  /**
+   * For a drain: the listener is closed; the connections waiting here still go to workers (at most
+   * maxWaitMs more), then dispatching stops and `done` runs. Messages sent to a worker from `done` reach it
+   * after every handoff sent before them (a channel keeps order).
+   */
+  finish(done: () => void, maxWaitMs = 1000): void {
+    this.finishing = done;
+    this.finishTimer = setTimeout(() => this.finished(), maxWaitMs);
+    this.finishTimer.unref();
+    if (this.queue.length === 0) this.finished();
+  }
+
+  private finished(): void {
+    const done = this.finishing;
+    if (done === undefined) return;
+    this.finishing = undefined;
+    this.stop();
+    done();
   }
 
   /** Open connections per worker (handoffs in flight included), in the order the workers became ready. */
@@ -174,15 +202,18 @@ export class ConnectionDispatcher<W> {
       return;
     }
     const id = ++this.seq;
-    this.inflight.set(id, new Handoff(handle, worker, Date.now(), tries + 1));
+    const handoff = new Handoff(handle, worker, tries + 1);
+    this.inflight.set(id, handoff);
     this.send(worker, { epc: 'conn', id }, handle, (err) => {
-      if (err === null) return;
+      if (err === null) {
+        handoff.sentAt = Date.now();
+        return;
+      }
       // Not sent (the channel closed): the handle is still only ours, so it can go to another worker.
-      const h = this.inflight.get(id);
-      if (h === undefined) return;
+      if (this.inflight.get(id) !== handoff) return;
       this.inflight.delete(id);
       this.balancer.remove(worker);
-      this.offer(h.handle, h.tries);
+      this.offer(handle, handoff.tries);
     });
   }
 
@@ -192,14 +223,15 @@ export class ConnectionDispatcher<W> {
       const w = this.queue.shift()!;
       this.offer(w.handle, w.tries);
     }
+    if (this.queue.length === 0) this.finished();
   }
 
   private expire(): void {
     const limit = Date.now() - this.ackTimeoutMs;
     for (const [id, h] of this.inflight) {
-      if (h.at > limit) continue;
+      if (h.sentAt === 0 || h.sentAt > limit) continue;
       this.inflight.delete(id);
-      this.balancer.settled(h.worker, false);
+      this.balancer.expired(h.worker);
       h.handle.close();
     }
     this.pump();

@@ -23,7 +23,9 @@ type ToWorker =
   | { epc: 'stats'; id: number }
   | { epc: 'drop'; id: number; keys: string[] }
   /** Sent with a client connection's raw handle; answered with 'took'. */
-  | ConnMessage;
+  | ConnMessage
+  /** Drain and exit (sent after the last handoff, so every connection handed over is taken). */
+  | { epc: 'drain'; id: number };
 type FromWorker =
   | { epc: 'reply'; id: number; value: unknown }
   | { epc: 'invalidated'; id: number; keys: string[] }
@@ -134,6 +136,9 @@ function worker(opts: ResolvedEdgeOptions): Promise<void> {
       case 'drop':
         edge.dropInvalidated(msg.keys);
         break;
+      case 'drain':
+        drain();
+        break;
       default: {
         const never: never = msg;
         void never;
@@ -141,6 +146,7 @@ function worker(opts: ResolvedEdgeOptions): Promise<void> {
     }
   });
   function drain(): void {
+    if (draining) return;
     draining = true;
     tell({ epc: 'draining', id: 0 });
     void drainAndExit(edge, undefined);
@@ -256,12 +262,8 @@ async function primary(opts: ResolvedEdgeOptions): Promise<void> {
     },
   };
 
-  for (let i = 0; i < opts.workers; i++) cluster.fork();
   const deaths: number[] = [];
-  cluster.on('disconnect', function onWorkerDisconnect(w) {
-    dispatcher.lost(w);
-  });
-  cluster.on('exit', function onWorkerExit(w, code, signal) {
+  function workerDied(w: Worker, code: number | null, signal: string | null): void {
     dispatcher.lost(w);
     if (stopping) {
       if (workers().length === 0) process.exit(0);
@@ -277,8 +279,24 @@ async function primary(opts: ResolvedEdgeOptions): Promise<void> {
       process.exit(1);
     }
     log.error({ pid: w.process.pid, code, signal }, 'worker died; starting another');
-    cluster.fork();
+    // Not at once: a worker that could not even start (out of file descriptors) is retried after a pause.
+    setTimeout(fork, w.process.pid === undefined ? 1000 : 0);
+  }
+  function fork(): void {
+    if (stopping) return;
+    const w = cluster.fork();
+    w.on('error', function onWorkerError(err: Error) {
+      // A failed spawn (EMFILE, EAGAIN) or a broken channel: without this listener it would end the primary.
+      log.error({ err: err.message, pid: w.process.pid }, 'worker error');
+      // A worker that never started sends no 'exit': count it as dead here.
+      if (w.process.pid === undefined) workerDied(w, null, null);
+    });
+  }
+  for (let i = 0; i < opts.workers; i++) fork();
+  cluster.on('disconnect', function onWorkerDisconnect(w) {
+    dispatcher.lost(w);
   });
+  cluster.on('exit', workerDied);
 
   // Client connections: accepted here, and handed as raw handles to the workers by the dispatcher.
   const listener = net.createServer();
@@ -304,8 +322,11 @@ async function primary(opts: ResolvedEdgeOptions): Promise<void> {
     if (stopping) return;
     stopping = true;
     listener.close();
-    dispatcher.stop();
-    for (const w of workers()) w.process.kill('SIGTERM');
+    // Connections accepted already still go to workers; then each worker is told to drain by a message
+    // that reaches it after its last handoff, so it takes them all before it starts refusing.
+    dispatcher.finish(() => {
+      for (const w of workers()) w.send({ epc: 'drain', id: 0 } satisfies ToWorker);
+    });
     void admin?.close();
     setTimeout(() => process.exit(0), opts.drainTimeoutMs + 2000).unref();
     if (workers().length === 0) process.exit(0);

@@ -21,16 +21,27 @@ class Progress {
   /** NaN until the first sweep: moved() may be any number, even negative, so no number can mark "unseen". */
   bytes = Number.NaN;
   since = 0;
+  /** The same, read by closeQuiet during a drain (every few ms instead of every idleMs/4). */
+  quietBytes = Number.NaN;
+  quietSince = 0;
+}
+
+/** A response is in progress on the connection (not yet fully handed to the kernel). */
+function busy(socket: Socket): boolean {
+  const res = (socket as unknown as { _httpMessage?: { writableFinished: boolean } | null })._httpMessage;
+  return res !== undefined && res !== null && !res.writableFinished;
 }
 
 export interface IdleSweeper {
   /** Client connections open now (every connection the server has seen and not yet closed). */
   open(): number;
   /**
-   * Closes the connections that have not sent a byte yet (a browser's preconnect): Node counts them as
-   * busy, so closeIdleConnections leaves them, and a drain would wait its whole timeout for them.
+   * For a drain, called every few ms: closes the connections with no response in progress that have moved
+   * no byte for graceMs (idle keep-alive ones, and ones that never sent a byte, such as a browser's
+   * preconnect). A client sending its next request as the last one ends moves bytes, so it is not cut
+   * mid-request (Node's closeIdleConnections can reset it) but gets `Connection: close` on that response.
    */
-  closeSilent(): void;
+  closeQuiet(graceMs: number): void;
   stop(): void;
 }
 
@@ -62,8 +73,17 @@ export function sweepIdleConnections(server: http.Server, idleMs: number, now: (
     open(): number {
       return connections.size;
     },
-    closeSilent(): void {
-      for (const socket of connections.keys()) if (socket.bytesRead === 0) socket.destroy();
+    closeQuiet(graceMs: number): void {
+      const t = now();
+      for (const [socket, p] of connections) {
+        const bytes = moved(socket);
+        if (bytes !== p.quietBytes) {
+          p.quietBytes = bytes;
+          p.quietSince = t;
+        } else if (t - p.quietSince >= graceMs && !busy(socket)) {
+          socket.destroy();
+        }
+      }
     },
     stop(): void {
       clearInterval(timer);

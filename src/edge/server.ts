@@ -3,6 +3,7 @@
 import { sweepIdleConnections } from './idle';
 import { listenOn } from './listen';
 import http from 'node:http';
+import net from 'node:net';
 import type { Socket } from 'node:net';
 import type { Registry } from 'prom-client';
 import { createPageCache } from '../core/cache';
@@ -25,6 +26,8 @@ import type { NodeHealth } from '../core/store';
 
 /** A client connection with no bytes either way for this long is closed (the default). */
 const IDLE_TIMEOUT_MS = 120_000;
+/** While draining, a connection with no response in progress and no byte moving for this long is closed. */
+const DRAIN_QUIET_MS = 250;
 
 export interface EdgeServer {
   readonly server: http.Server;
@@ -169,17 +172,16 @@ export function createEdgeServer(input: Readonly<EdgeOptions> | ResolvedEdgeOpti
     },
     async close(): Promise<void> {
       ctx.draining = true;
-      // Stop accepting; then close each connection as soon as it is idle (a response in flight, or still
-      // flushing, keeps its connection busy), so nothing is cut unless drainTimeoutMs runs out. No per-request
-      // bookkeeping is needed for this: Node tracks which connections are busy. Done when none is open,
-      // whether the connections came through listen() or accept().
-      server.close();
+      // Stop accepting (net's close: http's would first close every connection it thinks idle, which
+      // resets a keep-alive client whose next request is already on the wire). Then close connections as
+      // they go quiet, so nothing is cut unless drainTimeoutMs runs out; busy ones answer with
+      // Connection: close. Done when none is open, whether they came through listen() or accept().
+      net.Server.prototype.close.call(server);
       await new Promise<void>((resolve) => {
         const expire = setTimeout(done, opts.drainTimeoutMs);
         const sweep = setInterval(check, 25);
         function check(): void {
-          server.closeIdleConnections();
-          idle.closeSilent();
+          idle.closeQuiet(DRAIN_QUIET_MS);
           if (idle.open() === 0) done();
         }
         function done(): void {
