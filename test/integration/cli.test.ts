@@ -265,6 +265,49 @@ describe('workers and connections', () => {
     });
   }
 
+  it('drains without cutting a keep-alive client whose next request is already on the wire', async () => {
+    const origin = await slowOrigin();
+    const edge = await startEdge(['--origin', origin.url, '--workers', '2']);
+    const outcomes = new Map<string, number>();
+    const count = (k: string): void => void outcomes.set(k, (outcomes.get(k) ?? 0) + 1);
+    let running = true;
+    /** Requests back to back on one keep-alive connection until it is closed or the test ends. */
+    const client = async (): Promise<void> => {
+      const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+      try {
+        while (running) {
+          const r = await new Promise<string>((resolve) => {
+            http
+              .get({ host: '127.0.0.1', port: edge.port, path: '/fast', headers: { host: 'example.com' }, agent }, (res) => {
+                res.resume();
+                res.on('end', () => resolve(res.headers.connection === 'close' ? 'last' : String(res.statusCode)));
+              })
+              .on('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
+          });
+          count(r);
+          if (r !== '200') return;
+        }
+      } finally {
+        agent.destroy();
+      }
+    };
+    try {
+      const clients = Array.from({ length: 8 }, client);
+      await sleep(500);
+      const code = await edge.stop();
+      running = false;
+      await Promise.all(clients);
+      expect(code).toBe(0);
+      // Each client's last answer says Connection: close; none is reset or left without an answer.
+      expect(outcomes.get('last')).toBe(8);
+      expect([...outcomes.keys()].sort()).toEqual(['200', 'last']);
+    } finally {
+      running = false;
+      await edge.stop();
+      await origin.close();
+    }
+  });
+
   it('sends no new connection to a draining worker: the other one answers them all', async () => {
     const origin = await slowOrigin();
     const edge = await startEdge(['--origin', origin.url, '--workers', '2', '--drain-timeout', '30000']);
