@@ -120,6 +120,21 @@ describe('ConnectionDispatcher', () => {
     d.stop();
   });
 
+  it('closes a connection no worker could take within the timeout', () => {
+    jest.useFakeTimers();
+    const { d, sent, connect } = setup(1000);
+    d.ready('w1');
+    connect('a');
+    connect('b');
+    const c = connect('c'); // w1 has two handoffs unanswered: c waits here
+    expect(sent).toHaveLength(2);
+    jest.advanceTimersByTime(1200);
+    expect(c.closed).toBe(true);
+    d.answer('w1', sent[0]!.id, true);
+    expect(sent).toHaveLength(2);
+    d.stop();
+  });
+
   it('closes connections after stop, and a connection refused by every worker it was offered to', () => {
     const { d, sent, connect } = setup();
     d.ready('w1');

@@ -30,7 +30,7 @@ export interface DispatcherOptions<W> {
   maxPending?: number;
   /** A handoff unanswered this long is closed (5000 ms). */
   ackTimeoutMs?: number;
-  /** Connections held while no worker can take one, beyond which new ones are closed (1024). */
+  /** Connections held while no worker can take one (each for at most ackTimeoutMs), beyond which new ones are closed (1024). */
   maxQueued?: number;
   /** Called (at most once per 10 s, with how many failed meanwhile) when accepting a connection fails. */
   onAcceptError?: (code: string, count: number) => void;
@@ -55,6 +55,8 @@ class Handoff<W> {
 interface Waiting {
   readonly handle: ConnectionHandle;
   readonly tries: number;
+  /** When it began waiting here: one no worker could take within ackTimeoutMs is closed. */
+  readonly since: number;
 }
 
 export class ConnectionDispatcher<W> {
@@ -198,7 +200,7 @@ export class ConnectionDispatcher<W> {
     const worker = this.balancer.pick();
     if (worker === undefined) {
       if (this.queue.length >= this.maxQueued) handle.close();
-      else this.queue.push({ handle, tries });
+      else this.queue.push({ handle, tries, since: Date.now() });
       return;
     }
     const id = ++this.seq;
@@ -228,6 +230,8 @@ export class ConnectionDispatcher<W> {
 
   private expire(): void {
     const limit = Date.now() - this.ackTimeoutMs;
+    // Every worker stalled for that long: the client is told by a close instead of waiting on.
+    while (this.queue.length > 0 && this.queue[0]!.since <= limit) this.queue.shift()!.handle.close();
     for (const [id, h] of this.inflight) {
       if (h.sentAt === 0 || h.sentAt > limit) continue;
       this.inflight.delete(id);
