@@ -5,7 +5,7 @@ import { sweepIdleConnections } from './idle';
 class FakeSocket extends EventEmitter {
   bytesRead = 100;
   bytesWritten = 0;
-  writableLength = 101; // so the bytes that moved come to -1: any number may be a real reading
+  writableLength = 101; // so the bytes that moved come to -1: a negative count is a real reading too
   destroyed = false;
   destroy(): void {
     this.destroyed = true;

@@ -17,13 +17,26 @@ function moved(socket: Socket): number {
   return socket.bytesRead + (socket.bytesWritten ?? 0) - socket.writableLength - (handle?.writeQueueSize ?? 0);
 }
 
+/** When a connection's byte count last changed, as seen by one reader (the sweep, or a drain). */
+class Watch {
+  /** NaN until the first reading: moved() can be negative or zero too, so no count can mark "unseen". */
+  private bytes = Number.NaN;
+  private since = 0;
+  /** How long (ms) the count has stood still as of `t`; 0 when it moved since the last reading. */
+  stillFor(socket: Socket, t: number): number {
+    const bytes = moved(socket);
+    if (bytes !== this.bytes) {
+      this.bytes = bytes;
+      this.since = t;
+    }
+    return t - this.since;
+  }
+}
+
 class Progress {
-  /** NaN until the first sweep: moved() may be any number, even negative, so no number can mark "unseen". */
-  bytes = Number.NaN;
-  since = 0;
-  /** The same, read by closeQuiet during a drain (every few ms instead of every idleMs/4). */
-  quietBytes = Number.NaN;
-  quietSince = 0;
+  readonly sweep = new Watch();
+  /** Read by closeQuiet during a drain, every few ms instead of every idleMs/4. */
+  readonly drain = new Watch();
 }
 
 /** A response is in progress on the connection (not yet fully handed to the kernel). */
@@ -56,15 +69,7 @@ export function sweepIdleConnections(server: http.Server, idleMs: number, now: (
   }
   function sweep(): void {
     const t = now();
-    for (const [socket, p] of connections) {
-      const bytes = moved(socket);
-      if (bytes !== p.bytes) {
-        p.bytes = bytes;
-        p.since = t;
-      } else if (t - p.since >= idleMs) {
-        socket.destroy();
-      }
-    }
+    for (const [socket, p] of connections) if (p.sweep.stillFor(socket, t) >= idleMs) socket.destroy();
   }
   server.on('connection', track);
   const timer = setInterval(sweep, Math.max(10, Math.floor(idleMs / 4)));
@@ -75,15 +80,7 @@ export function sweepIdleConnections(server: http.Server, idleMs: number, now: (
     },
     closeQuiet(graceMs: number): void {
       const t = now();
-      for (const [socket, p] of connections) {
-        const bytes = moved(socket);
-        if (bytes !== p.quietBytes) {
-          p.quietBytes = bytes;
-          p.quietSince = t;
-        } else if (t - p.quietSince >= graceMs && !busy(socket)) {
-          socket.destroy();
-        }
-      }
+      for (const [socket, p] of connections) if (p.drain.stillFor(socket, t) >= graceMs && !busy(socket)) socket.destroy();
     },
     stop(): void {
       clearInterval(timer);

@@ -161,9 +161,9 @@ export function createEdgeServer(input: Readonly<EdgeOptions> | ResolvedEdgeOpti
         return;
       }
       if (!tracking) {
-        // Node sets up its list of connections (what headersTimeout, closeIdleConnections and
-        // closeAllConnections work on) when a server starts listening; a server fed connections from
-        // elsewhere never listens, so it is told once, by the same event.
+        // Node sets up its list of connections (what headersTimeout and closeAllConnections work on)
+        // when a server starts listening; a server fed connections from elsewhere never listens, so it is
+        // told once, by the same event.
         tracking = true;
         server.emit('listening');
       }

@@ -185,18 +185,29 @@ describe('workers and connections', () => {
     }
   }
 
+  /**
+   * An origin whose /slow answers after 1.5 s (uncacheable); `page` answers the rest, by default with an
+   * uncacheable 'fast', so each request reaches a worker's fetch.
+   */
+  function slowOrigin(page: http.RequestListener = fast): Promise<TestOrigin> {
+    return startOrigin((req, res) => {
+      if (req.url !== '/slow') return page(req, res);
+      setTimeout(() => {
+        res.writeHead(200, { 'content-type': 'text/plain', 'cache-control': 'no-store' });
+        res.end('slow done');
+      }, 1500);
+    });
+  }
+  function fast(_req: http.IncomingMessage, res: http.ServerResponse): void {
+    res.writeHead(200, { 'content-type': 'text/plain', 'cache-control': 'no-store' });
+    res.end('fast');
+  }
+
   it('hands each new connection to the worker with the fewest open ones, and drains both on SIGTERM', async () => {
     // Each worker fills its own embedded store from the origin on its first request, so the body tells
     // which worker answered a connection.
     let fills = 0;
-    const origin = await startOrigin((req, res) => {
-      if (req.url === '/slow') {
-        setTimeout(() => {
-          res.writeHead(200, { 'content-type': 'text/plain', 'cache-control': 'no-store' });
-          res.end('slow done');
-        }, 800);
-        return;
-      }
+    const origin = await slowOrigin((_req, res) => {
       fills++;
       res.writeHead(200, { 'content-type': 'text/plain', 'cache-control': 'max-age=300' });
       res.end(`worker ${fills}`);
@@ -239,18 +250,6 @@ describe('workers and connections', () => {
       await origin.close();
     }
   });
-  /** An origin whose /slow answers after 1.5 s; every answer is uncacheable, so each request reaches a worker's fetch. */
-  async function slowOrigin(): Promise<TestOrigin> {
-    return startOrigin((req, res) => {
-      const send = (): void => {
-        res.writeHead(200, { 'content-type': 'text/plain', 'cache-control': 'no-store' });
-        res.end(req.url === '/slow' ? 'slow done' : 'fast');
-      };
-      if (req.url === '/slow') setTimeout(send, 1500);
-      else send();
-    });
-  }
-
   /** Each request on a connection of its own; a failure is reported as status 0 with the error's code. */
   function fresh(port: number, path: string, timeoutMs = 10_000): Promise<{ status: number; body: string }> {
     return new Promise((resolve) => {
