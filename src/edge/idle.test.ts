@@ -21,7 +21,7 @@ describe('sweepIdleConnections', () => {
     let clock = 1_000_000;
     const sweeps = (n: number): void => void jest.advanceTimersByTime(10 * n); // one sweep per idleMs / 4
     const server = new EventEmitter();
-    const sweeper = sweepIdleConnections(server as unknown as http.Server, 40, () => clock);
+    const sweeper = sweepIdleConnections(server as unknown as http.Server, { idleMs: 40, keepAliveMs: 1000 }, () => clock);
     try {
       const socket = new FakeSocket();
       server.emit('connection', socket);
@@ -36,6 +36,30 @@ describe('sweepIdleConnections', () => {
       clock += 20; // 50 ms since it moved
       sweeps(2);
       expect(socket.destroyed).toBe(true);
+    } finally {
+      sweeper.stop();
+    }
+  });
+
+  it('closes a connection between requests after keepAliveMs, but not a fresh one nor one with a response in progress', () => {
+    let clock = 1_000_000;
+    const server = new EventEmitter();
+    const sweeper = sweepIdleConnections(server as unknown as http.Server, { idleMs: 10_000, keepAliveMs: 40 }, () => clock);
+    try {
+      const kept = Object.assign(new FakeSocket(), { bytesWritten: 500, _httpMessage: null });
+      const fresh = new FakeSocket();
+      const responding = Object.assign(new FakeSocket(), { bytesWritten: 500, _httpMessage: { writableFinished: false } });
+      for (const s of [kept, fresh, responding]) server.emit('connection', s);
+      jest.advanceTimersByTime(10); // first sight of each
+      clock += 30;
+      jest.advanceTimersByTime(10);
+      expect(kept.destroyed).toBe(false);
+      clock += 20; // 50 ms quiet
+      jest.advanceTimersByTime(10);
+      expect([kept.destroyed, fresh.destroyed, responding.destroyed]).toEqual([true, false, false]);
+      clock += 10_000; // the idle timeout closes the others
+      jest.advanceTimersByTime(10);
+      expect([fresh.destroyed, responding.destroyed]).toEqual([true, true]);
     } finally {
       sweeper.stop();
     }

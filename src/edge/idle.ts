@@ -1,9 +1,10 @@
 // Idle client connections: closed once no byte has moved either way for idleMs (nginx's
-// client_body_timeout and send_timeout in one). A sweep every idleMs/4 compares each connection's byte
-// counts with the last sweep's, so the cost is per connection and per sweep, never per request: a socket
-// timeout would re-arm a timer on every read and write of every hit. A connection is closed between idleMs
-// and 1.25 x idleMs after its last byte. Idle keep-alive connections between requests are closed sooner by
-// the server's keepAliveTimeout.
+// client_body_timeout and send_timeout in one), and a keep-alive connection waiting for its next request
+// once quiet for keepAliveMs (nginx's keepalive_timeout). A sweep every min(idleMs, keepAliveMs)/4
+// compares each connection's byte counts with the last sweep's, so the cost is per connection and per
+// sweep, never per request: a socket timeout (Node's own keepAliveTimeout among them) re-arms a timer on
+// every request or every read and write of every hit. A connection is closed within a quarter of its
+// limit after the limit.
 import type http from 'node:http';
 import type { Socket } from 'node:net';
 
@@ -58,7 +59,23 @@ export interface IdleSweeper {
   stop(): void;
 }
 
-export function sweepIdleConnections(server: http.Server, idleMs: number, now: () => number = Date.now): IdleSweeper {
+/**
+ * Between requests on a kept-alive connection: a response was written on it (a fresh connection waiting
+ * for its first request is left to headersTimeout and idleMs) and none is in progress.
+ */
+function betweenRequests(socket: Socket): boolean {
+  return (socket.bytesWritten ?? 0) > 0 && !busy(socket);
+}
+
+export interface SweepLimits {
+  /** Any connection with no byte moving for this long is closed (ms). */
+  idleMs: number;
+  /** A connection between requests with no byte moving for this long is closed (ms). */
+  keepAliveMs: number;
+}
+
+export function sweepIdleConnections(server: http.Server, limits: SweepLimits, now: () => number = Date.now): IdleSweeper {
+  const { idleMs, keepAliveMs } = limits;
   const connections = new Map<Socket, Progress>();
   function untrack(this: Socket): void {
     connections.delete(this);
@@ -69,10 +86,13 @@ export function sweepIdleConnections(server: http.Server, idleMs: number, now: (
   }
   function sweep(): void {
     const t = now();
-    for (const [socket, p] of connections) if (p.sweep.stillFor(socket, t) >= idleMs) socket.destroy();
+    for (const [socket, p] of connections) {
+      const still = p.sweep.stillFor(socket, t);
+      if (still >= idleMs || (still >= keepAliveMs && betweenRequests(socket))) socket.destroy();
+    }
   }
   server.on('connection', track);
-  const timer = setInterval(sweep, Math.max(10, Math.floor(idleMs / 4)));
+  const timer = setInterval(sweep, Math.max(10, Math.floor(Math.min(idleMs, keepAliveMs) / 4)));
   timer.unref();
   return {
     open(): number {

@@ -26,6 +26,8 @@ import type { NodeHealth } from '../core/store';
 
 /** A client connection with no bytes either way for this long is closed (the default). */
 const IDLE_TIMEOUT_MS = 120_000;
+/** A kept-alive client connection waiting this long for its next request is closed (Node's default). */
+const KEEP_ALIVE_TIMEOUT_MS = 5_000;
 /** While draining, a connection with no response in progress and no byte moving for this long is closed. */
 const DRAIN_QUIET_MS = 250;
 
@@ -62,6 +64,8 @@ export interface CreateEdgeServerExtras {
   onInvalidate?: (keys: readonly string[]) => void;
   /** Closes client connections that move no byte for this long, in ms (default 120000; for tests). */
   idleTimeoutMs?: number;
+  /** Closes kept-alive client connections idle between requests for this long, in ms (default 5000; for tests). */
+  keepAliveTimeoutMs?: number;
 }
 
 function noop(): void {}
@@ -130,11 +134,16 @@ export function createEdgeServer(input: Readonly<EdgeOptions> | ResolvedEdgeOpti
       // A connection idle for IDLE_TIMEOUT_MS is closed instead (nginx's client_body_timeout / send_timeout).
       requestTimeout: 0,
       headersTimeout: 20_000,
-      keepAliveTimeout: 5_000,
+      // Idle keep-alive connections are closed by the sweep below: Node's own keepAliveTimeout re-arms a
+      // socket timer twice per request (after each response, and again as the next one arrives).
+      keepAliveTimeout: 0,
     },
     onRequest,
   );
-  const idle = sweepIdleConnections(server, extras.idleTimeoutMs ?? IDLE_TIMEOUT_MS);
+  const idle = sweepIdleConnections(server, {
+    idleMs: extras.idleTimeoutMs ?? IDLE_TIMEOUT_MS,
+    keepAliveMs: extras.keepAliveTimeoutMs ?? KEEP_ALIVE_TIMEOUT_MS,
+  });
   let tracking = false;
   server.on('clientError', function onClientError(err: NodeJS.ErrnoException, socket) {
     // Node answers malformed requests itself; we only choose the status: 431 for oversize heads, else 400.

@@ -4,7 +4,7 @@ import http from 'node:http';
 import net from 'node:net';
 import { Registry } from 'prom-client';
 import { createEdgeServer } from '../../src/edge/server';
-import type { EdgeServer } from '../../src/edge/server';
+import type { CreateEdgeServerExtras, EdgeServer } from '../../src/edge/server';
 import type { EdgeOptions } from '../../src/edge/options';
 import { request, startOrigin } from '../helpers/origin';
 import type { TestOrigin } from '../helpers/origin';
@@ -49,12 +49,15 @@ afterEach(() => {
   mode = 'ok';
 });
 
-async function edgeWith(extra: EdgeOptions = {}, idleTimeoutMs?: number): Promise<{ edge: EdgeServer; port: number; registry: Registry }> {
+async function edgeWith(
+  extra: EdgeOptions = {},
+  limits: Pick<CreateEdgeServerExtras, 'idleTimeoutMs' | 'keepAliveTimeoutMs'> = {},
+): Promise<{ edge: EdgeServer; port: number; registry: Registry }> {
   seq++;
   const registry = new Registry();
   const edge = createEdgeServer(
     { origin: origin.url, port: 0, host: '127.0.0.1', keyPrefix: `faults${seq}:`, originTimeoutMs: 300, ...extra },
-    idleTimeoutMs === undefined ? { registry } : { registry, idleTimeoutMs },
+    { registry, ...limits },
   );
   return { edge, port: await edge.listen(), registry };
 }
@@ -230,7 +233,7 @@ function rawClient(port: number): { socket: net.Socket; received: () => string; 
 }
 
 it('closes a client connection that sends nothing for the idle timeout, and keeps one that trickles', async () => {
-  const { edge, port } = await edgeWith({}, 400);
+  const { edge, port } = await edgeWith({}, { idleTimeoutMs: 400 });
   try {
     // Stalls in the middle of its headers (well inside the 20 s headers timeout): closed by the idle sweep.
     const stalled = rawClient(port);
@@ -255,8 +258,48 @@ it('closes a client connection that sends nothing for the idle timeout, and keep
   }
 });
 
+it('closes a kept-alive connection waiting for its next request after the keep-alive timeout, and no other', async () => {
+  const { edge, port } = await edgeWith({ originTimeoutMs: 1500 }, { keepAliveTimeoutMs: 400 });
+  try {
+    const get = (path: string): string => `GET ${path} HTTP/1.1\r\nHost: example.com\r\n\r\n`;
+    // Answered, then quiet: closed between the timeout and a quarter of it later (the sweep's step).
+    const kept = rawClient(port);
+    kept.socket.write(get('/ka1'));
+    const fresh = rawClient(port); // connected, never sends a byte: left to the headers and idle timeouts
+    let closedFresh = false;
+    void fresh.closedAfter.then(() => (closedFresh = true));
+    while (!kept.received().includes('fresh /ka1')) await sleep(10);
+    const answeredAt = Date.now();
+    await kept.closedAfter;
+    const quiet = Date.now() - answeredAt;
+    expect(quiet).toBeGreaterThanOrEqual(380);
+    expect(quiet).toBeLessThan(1500);
+    expect(kept.received()).toMatch(/^HTTP\/1\.1 200 /);
+    // A second request in time keeps the connection: it is answered after three timeouts of requests.
+    const busy = rawClient(port);
+    for (let i = 0; i < 4; i++) {
+      busy.socket.write(get(`/ka-next${i}`));
+      while (!busy.received().includes(`fresh /ka-next${i}`)) await sleep(10);
+      await sleep(300);
+    }
+    // A request waiting on a silent origin for 3 timeouts is not cut: it has a response in progress (504).
+    mode = 'hang';
+    const waiting = rawClient(port);
+    waiting.socket.write(get('/ka-slow'));
+    await sleep(100);
+    mode = 'ok';
+    await waiting.closedAfter;
+    expect(waiting.received()).toMatch(/^HTTP\/1\.1 504 /);
+    expect(closedFresh).toBe(false);
+    fresh.socket.destroy();
+    busy.socket.destroy();
+  } finally {
+    await edge.close();
+  }
+});
+
 it('keeps a slow reader of a large cached page while the kernel takes bytes, and closes one that stops reading', async () => {
-  const { edge, port } = await edgeWith({ maxEntryBytes: 32 * 1024 * 1024, memoryBytes: 256 * 1024 * 1024 }, 400);
+  const { edge, port } = await edgeWith({ maxEntryBytes: 32 * 1024 * 1024, memoryBytes: 256 * 1024 * 1024 }, { idleTimeoutMs: 400 });
   try {
     expect((await request(port, '/big')).body.length).toBe(BIG.length);
     const head = 'GET /big HTTP/1.1\r\nHost: example.com\r\nConnection: close\r\n\r\n';
