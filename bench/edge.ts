@@ -6,7 +6,7 @@
 //   requests in flight share a key, so every request is its own GET).
 // Every server sends the same identity bytes (the edge runs with --compression off), so all do the same job.
 // Load: wrk when installed (steadier at these rates), else autocannon. Usage:
-//   npm run build && node dist/bench/edge.js [--duration 10] [--rounds 3] [--connections 64] [--tool wrk|autocannon] [--bytes 10240] [--keys 2000] [--only 'NAME|NAME']
+//   npm run build && node dist/bench/edge.js [--duration 10] [--rounds 3] [--connections 64] [--tool wrk|autocannon] [--bytes 10240] [--keys 2000] [--warmup 1] [--only 'NAME|NAME']
 import { execFile } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
@@ -69,6 +69,13 @@ async function wrk(name: string, port: number, seconds: number, connections: num
   return { name, rps: num(/Requests\/sec:\s+([\d.]+)/), p50: ms('50'), p99: ms('99'), errors, non2xx: num(/Non-2xx or 3xx responses: (\d+)/) };
 }
 
+/** A comparison: the targets whose names start with a and b, run back to back in every round. */
+interface Pair {
+  label: string;
+  a: string;
+  b: string;
+}
+
 interface Target {
   name: string;
   port: number;
@@ -89,6 +96,7 @@ async function main(): Promise<void> {
       'no-pin': { type: 'boolean', default: false },
       only: { type: 'string' },
       keys: { type: 'string', default: '2000' },
+      warmup: { type: 'string', default: '1' },
     },
   });
   const rounds = Number(values.rounds);
@@ -140,8 +148,7 @@ async function main(): Promise<void> {
   await start(process.execPath, [SERVERS, 'origin', String(originPort), String(bytes)], originPort);
   const origin = `http://127.0.0.1:${originPort}`;
 
-  // Every target runs at once (idle ones cost nothing); rounds interleave them so drift on a shared
-  // machine hits all alike, and each row reports its median round.
+  // Every target runs at once (idle ones cost nothing); the rounds below measure them in pairs.
   const targets: Target[] = [{ name: 'origin direct (node:http render)', port: originPort, pinned: canPin }];
   const mapPort = await freePort();
   await start(process.execPath, [SERVERS, 'map', String(mapPort), String(bytes)], mapPort);
@@ -190,54 +197,75 @@ http { access_log off; client_body_temp_path ${dir}/b; proxy_temp_path ${dir}/p;
   await start(process.execPath, [SERVERS, 'memjs', String(memjsPort), mc], memjsPort);
   targets.push({ name: 'bare node:http + one memjs GET', port: memjsPort, pinned: canPin });
   targets.push({ name: `bare memjs GET, ${paths.length} keys`, port: memjsPort, pinned: canPin, many: true });
-  // --only 'A|B' measures just the targets whose name contains one of them (all are still started).
+  // The comparisons, each a pair measured back to back in every round (order alternating, so neither side
+  // always follows the other), each run after an unrecorded warm-up of the same target: a process idle
+  // since its last turn runs its first second or so slower (V8 shrinks its young generation when idle), and
+  // the pair should compare steady states, not which side met that first.
+  const pairs: Pair[] = [
+    { label: 'edge L1 (1 worker) / bare Map server', a: 'edge L1 hits, 1', b: 'bare node:http Map' },
+    { label: 'edge L1 (2 workers) / nginx (2 workers)', a: 'edge L1 hits, 2', b: 'nginx' },
+    { label: 'edge memcached-only / bare memjs server, one hot page', a: 'edge memcached-only hits', b: 'bare node:http + one memjs' },
+    { label: `edge memcached-only / bare memjs server, ${paths.length} keys`, a: 'edge memcached-only, ', b: 'bare memjs GET, ' },
+    { label: 'edge L1 (1 worker) / origin direct', a: 'edge L1 hits, 1', b: 'origin direct' },
+  ];
+  const find = (prefix: string): Target | undefined => targets.find((x) => x.name.startsWith(prefix));
+  // --only 'A|B' runs just the pairs with a target (or a label) containing one of them.
   const only = values.only?.split('|');
-  if (only !== undefined) targets.splice(0, targets.length, ...targets.filter((t) => only.some((o) => t.name.includes(o))));
-  // Warm-up (JIT, connection pools) before anything is recorded.
-  for (const t of targets) await measure(t, seconds);
-
+  const chosen = pairs.filter((p) => {
+    if (find(p.a) === undefined || find(p.b) === undefined) return false;
+    return only === undefined || only.some((o) => p.label.includes(o) || find(p.a)!.name.includes(o) || find(p.b)!.name.includes(o));
+  });
+  const warmup = Number(values.warmup);
   const samples = new Map<string, BenchResult[]>();
+  const ratios = new Map<Pair, { rps: number; lowerP99: boolean }[]>();
+  const turn = async (t: Target, round: number): Promise<BenchResult> => {
+    if (warmup > 0) await measure(t, warmup);
+    const r = await measure(t);
+    process.stderr.write(`round ${round + 1}/${rounds} ${r.name}: ${r.rps.toFixed(0)} req/s p99 ${r.p99.toFixed(2)} ms\n`);
+    samples.set(t.name, [...(samples.get(t.name) ?? []), r]);
+    return r;
+  };
+  // Warm-up (JIT, connection pools) of every target before anything is recorded.
+  for (const t of new Set(chosen.flatMap((p) => [find(p.a)!, find(p.b)!]))) await measure(t, seconds);
   for (let round = 0; round < rounds; round++) {
-    for (const t of targets) {
-      const r = await measure(t);
-      process.stderr.write(`round ${round + 1}/${rounds} ${r.name}: ${r.rps.toFixed(0)} req/s p99 ${r.p99.toFixed(2)} ms\n`);
-      samples.set(t.name, [...(samples.get(t.name) ?? []), r]);
+    for (const p of chosen) {
+      const [a, b] = [find(p.a)!, find(p.b)!];
+      let ra: BenchResult;
+      let rb: BenchResult;
+      if (round % 2 === 0) {
+        ra = await turn(a, round);
+        rb = await turn(b, round);
+      } else {
+        rb = await turn(b, round);
+        ra = await turn(a, round);
+      }
+      ratios.set(p, [...(ratios.get(p) ?? []), { rps: ra.rps / rb.rps, lowerP99: ra.p99 < rb.p99 }]);
     }
   }
-  const rows: BenchResult[] = targets.map((t) => {
+  const median = (xs: number[]): number => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
+  const rows: BenchResult[] = targets.flatMap((t) => {
     const runs = [...(samples.get(t.name) ?? [])].sort((x, y) => x.rps - y.rps);
-    return runs[Math.floor(runs.length / 2)]!;
+    return runs.length === 0 ? [] : [runs[Math.floor(runs.length / 2)]!];
   });
 
   process.stdout.write(
-    `\n${bytes}-byte page, ${connections} connections, ${seconds}s per run, median of ${rounds} interleaved rounds, ${tool}` +
+    `\n${bytes}-byte page, ${connections} connections, ${seconds}s per run after a ${warmup}s warm-up, median of the runs of ${rounds} rounds, ${tool}` +
       `${canPin ? ' (single-process servers on CPU 1, load on CPU 0; 2-worker servers and their load on both)' : ''}; ratio vs the first row\n${formatTable(rows)}\n`,
   );
-  // Each comparison from the rounds themselves: the two targets of a pair ran back to back in every round, so
-  // the median of the per-round ratios cancels the machine's drift better than a ratio of two medians.
-  const runsOf = (prefix: string): BenchResult[] | undefined => {
-    const t = targets.find((x) => x.name.startsWith(prefix));
-    return t === undefined ? undefined : samples.get(t.name);
-  };
-  const median = (xs: number[]): number => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
-  const compare = (label: string, a: string, b: string): string => {
-    const ra = runsOf(a);
-    const rb = runsOf(b);
-    if (ra === undefined || rb === undefined) return `\n${label}: n/a`;
-    const ratios = ra.map((r, i) => r.rps / rb[i]!.rps);
-    const lowerP99 = ra.filter((r, i) => r.p99 < rb[i]!.p99).length;
-    return (
-      `\n${label}: ${median(ratios).toFixed(2)}x (rounds ${ratios.map((x) => x.toFixed(2)).join(' ')}); ` +
-      `p99 ${median(ra.map((r) => r.p99)).toFixed(2)} vs ${median(rb.map((r) => r.p99)).toFixed(2)} ms, lower in ${lowerP99} of ${ra.length} rounds`
-    );
-  };
+  // Each comparison from its own pairs of runs: the median of the per-round ratios cancels the machine's
+  // drift better than a ratio of two medians.
+  const p99s = (prefix: string): number => median((samples.get(find(prefix)!.name) ?? []).map((r) => r.p99));
   process.stdout.write(
     '\nmedian of per-round ratios (req/s), and p99s:' +
-      compare('edge L1 (1 worker) / bare Map server', 'edge L1 hits, 1', 'bare node:http Map') +
-      compare('edge L1 (2 workers) / nginx (2 workers)', 'edge L1 hits, 2', 'nginx') +
-      compare('edge memcached-only / bare memjs server, one hot page', 'edge memcached-only hits', 'bare node:http + one memjs') +
-      compare(`edge memcached-only / bare memjs server, ${paths.length} keys`, 'edge memcached-only, ', 'bare memjs GET, ') +
-      compare('edge L1 (1 worker) / origin direct', 'edge L1 hits, 1', 'origin direct') +
+      chosen
+        .map((p) => {
+          const rs = ratios.get(p) ?? [];
+          return (
+            `\n${p.label}: ${median(rs.map((r) => r.rps)).toFixed(2)}x (rounds ${rs.map((r) => r.rps.toFixed(2)).join(' ')}); ` +
+            `p99 ${p99s(p.a).toFixed(2)} vs ${p99s(p.b).toFixed(2)} ms, lower in ${rs.filter((r) => r.lowerP99).length} of ${rs.length} rounds`
+          );
+        })
+        .join('') +
       '\n',
   );
 }

@@ -45,6 +45,7 @@ export const SERVE_FLAGS: ReadonlyArray<readonly [flag: string, key: Key, help: 
   ['max-header-size', 'maxHeaderBytes', "largest request head, larger gets 431 (16k)"],
   ['max-ttl', 'maxTtlSeconds', 'cap on origin-stated freshness, seconds (1 year)'],
   ['drain-timeout', 'drainTimeoutMs', 'ms to finish in-flight requests on SIGTERM (10000)'],
+  ['keepalive-timeout', 'keepAliveTimeoutMs', 'ms a kept-alive client connection may wait for its next request (5000)'],
   ['compression', 'compression', 'store compressible pages as gzip, br or off (gzip)'],
   ['compress-min-size', 'compressMinBytes', 'smallest body compressed, bytes (1024)'],
   ['coalesce', 'coalesce', 'one origin fetch per key for concurrent misses: true|false (true)'],

@@ -20,6 +20,7 @@ describe('resolveEdgeOptions', () => {
     expect(o.policy.defaultStaleIfErrorSeconds).toBe(3600);
     expect(o.compression).toBe('gzip');
     expect(o.hosts).toBeUndefined();
+    expect(o.keepAliveTimeoutMs).toBe(5000);
     expect(Object.isFrozen(o)).toBe(true);
   });
 
@@ -37,6 +38,7 @@ describe('resolveEdgeOptions', () => {
     [{ origin: 'http://a:1', originHealthPath: 'health' }, /originHealthPath must be a path starting with '\/'/],
     [{ origin: 'http://a:1', ttlSecond: 1 } as never, /unknown option ttlSecond/],
     [{ origin: 'http://a:1', coalesce: 'maybe' }, /coalesce must be true or false/],
+    [{ origin: 'http://a:1', keepAliveTimeoutMs: '0' }, /keepAliveTimeoutMs must be an integer from 1 to 3600000/],
   ])('rejects %j', (input, message) => {
     expect(() => resolveEdgeOptions(input)).toThrow(ConfigError);
     expect(() => resolveEdgeOptions(input)).toThrow(message);

@@ -94,6 +94,11 @@ export interface EdgeOptions {
   maxTtlSeconds?: number | string;
   /** Wait for in-flight requests on SIGTERM, in ms (10000). */
   drainTimeoutMs?: number | string;
+  /**
+   * A kept-alive client connection waiting this long for its next request is closed, in ms (5000; nginx's
+   * keepalive_timeout). Behind a load balancer, set it above the balancer's idle timeout.
+   */
+  keepAliveTimeoutMs?: number | string;
   /** Store compressible pages compressed: 'gzip' (default, nginx-compatible), 'br' (smaller; envelope only) or 'off'. */
   compression?: string;
   /** Smallest body worth compressing, bytes (1024). */
@@ -140,6 +145,7 @@ export interface ResolvedEdgeOptions {
   readonly accessLogSample: number;
   readonly maxHeaderBytes: number;
   readonly drainTimeoutMs: number;
+  readonly keepAliveTimeoutMs: number;
   readonly coalesce: boolean;
   readonly lockTimeoutMs: number;
   readonly compression: Compression;
@@ -152,7 +158,8 @@ export const EDGE_OPTION_KEYS = [
   'memcachedTimeoutMs', 'memcachedRetryAfterMs', 'originConnectTimeoutMs', 'originTimeoutMs',
   'originBodyTimeoutMs', 'originConnections', 'originMaxFails', 'originFailTimeoutMs', 'originHealthPath',
   'originHealthIntervalMs', 'staleWhileRevalidate', 'staleIfError', 'ignoreCookies', 'cacheStatuses',
-  'accessLogSample', 'maxHeaderBytes', 'maxTtlSeconds', 'drainTimeoutMs', 'coalesce', 'lockTimeoutMs',
+  'accessLogSample', 'maxHeaderBytes', 'maxTtlSeconds', 'drainTimeoutMs', 'keepAliveTimeoutMs', 'coalesce',
+  'lockTimeoutMs',
   'compression', 'compressMinBytes',
 ] as const satisfies readonly (keyof EdgeOptions)[];
 
@@ -285,6 +292,7 @@ export function resolveEdgeOptions(input: Readonly<EdgeOptions>): ResolvedEdgeOp
     accessLogSample,
     maxHeaderBytes: has(o, 'maxHeaderBytes') ? byteSize('maxHeaderBytes', o.maxHeaderBytes, 1024, MIB) : 16 * 1024,
     drainTimeoutMs: has(o, 'drainTimeoutMs') ? nonNegativeInt('drainTimeoutMs', o.drainTimeoutMs, 3600000) : 10000,
+    keepAliveTimeoutMs: has(o, 'keepAliveTimeoutMs') ? positiveInt('keepAliveTimeoutMs', o.keepAliveTimeoutMs, 3600000) : 5000,
     coalesce: has(o, 'coalesce') ? boolean('coalesce', o.coalesce) : true,
     lockTimeoutMs: has(o, 'lockTimeoutMs') ? positiveInt('lockTimeoutMs', o.lockTimeoutMs, 600000) : 5000,
     compression,

@@ -26,8 +26,6 @@ import type { NodeHealth } from '../core/store';
 
 /** A client connection with no bytes either way for this long is closed (the default). */
 const IDLE_TIMEOUT_MS = 120_000;
-/** A kept-alive client connection waiting this long for its next request is closed (Node's default). */
-const KEEP_ALIVE_TIMEOUT_MS = 5_000;
 /** While draining, a connection with no response in progress and no byte moving for this long is closed. */
 const DRAIN_QUIET_MS = 250;
 
@@ -64,8 +62,6 @@ export interface CreateEdgeServerExtras {
   onInvalidate?: (keys: readonly string[]) => void;
   /** Closes client connections that move no byte for this long, in ms (default 120000; for tests). */
   idleTimeoutMs?: number;
-  /** Closes kept-alive client connections idle between requests for this long, in ms (default 5000; for tests). */
-  keepAliveTimeoutMs?: number;
 }
 
 function noop(): void {}
@@ -142,7 +138,7 @@ export function createEdgeServer(input: Readonly<EdgeOptions> | ResolvedEdgeOpti
   );
   const idle = sweepIdleConnections(server, {
     idleMs: extras.idleTimeoutMs ?? IDLE_TIMEOUT_MS,
-    keepAliveMs: extras.keepAliveTimeoutMs ?? KEEP_ALIVE_TIMEOUT_MS,
+    keepAliveMs: opts.keepAliveTimeoutMs,
   });
   let tracking = false;
   server.on('clientError', function onClientError(err: NodeJS.ErrnoException, socket) {

@@ -35,6 +35,7 @@ describe('bad configuration fails at start, naming the flag', () => {
     [['serve', '--origin', 'http://127.0.0.1:1', '--memcached', '127.0.0.1:99999'], /--memcached \(EDGE_MEMCACHED\): port 99999 .* out of range/],
     [['serve', '--origin', 'http://127.0.0.1:1', '--ttl', 'soon'], /--ttl \(EDGE_TTL\) must be an integer/],
     [['serve', '--origin', 'http://127.0.0.1:1', '--format', 'json'], /--format \(EDGE_FORMAT\) must be one of 'envelope', 'raw'/],
+    [['serve', '--origin', 'http://127.0.0.1:1', '--keepalive-timeout', '0'], /--keepalive-timeout \(EDGE_KEEPALIVE_TIMEOUT\) must be an integer from 1 to 3600000, got '0'/],
     [['serve', '--origin', 'http://127.0.0.1:1/path'], /--origin .* no path/],
     [['serve', '--origin', 'http://127.0.0.1:1', '--admin-token', 'short'], /--admin-token .* at least 16 characters/],
     [['serve', '--origin', 'http://127.0.0.1:1', '--hosts', 'example.com:80'], /--hosts .* is not a host name/],

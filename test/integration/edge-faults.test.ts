@@ -51,7 +51,7 @@ afterEach(() => {
 
 async function edgeWith(
   extra: EdgeOptions = {},
-  limits: Pick<CreateEdgeServerExtras, 'idleTimeoutMs' | 'keepAliveTimeoutMs'> = {},
+  limits: Pick<CreateEdgeServerExtras, 'idleTimeoutMs'> = {},
 ): Promise<{ edge: EdgeServer; port: number; registry: Registry }> {
   seq++;
   const registry = new Registry();
@@ -259,7 +259,7 @@ it('closes a client connection that sends nothing for the idle timeout, and keep
 });
 
 it('closes a kept-alive connection waiting for its next request after the keep-alive timeout, and no other', async () => {
-  const { edge, port } = await edgeWith({ originTimeoutMs: 1500 }, { keepAliveTimeoutMs: 400 });
+  const { edge, port } = await edgeWith({ originTimeoutMs: 1500, keepAliveTimeoutMs: 400 });
   try {
     const get = (path: string): string => `GET ${path} HTTP/1.1\r\nHost: example.com\r\n\r\n`;
     // Answered, then quiet: closed between the timeout and a quarter of it later (the sweep's step).
