@@ -217,7 +217,7 @@ http { access_log off; client_body_temp_path ${dir}/b; proxy_temp_path ${dir}/p;
   });
   const warmup = Number(values.warmup);
   const samples = new Map<string, BenchResult[]>();
-  const ratios = new Map<Pair, { rps: number; lowerP99: boolean }[]>();
+  const ratios = new Map<Pair, { rps: number; p99a: number; p99b: number }[]>();
   const turn = async (t: Target, round: number): Promise<BenchResult> => {
     if (warmup > 0) await measure(t, warmup);
     const r = await measure(t);
@@ -239,7 +239,7 @@ http { access_log off; client_body_temp_path ${dir}/b; proxy_temp_path ${dir}/p;
         rb = await turn(b, round);
         ra = await turn(a, round);
       }
-      ratios.set(p, [...(ratios.get(p) ?? []), { rps: ra.rps / rb.rps, lowerP99: ra.p99 < rb.p99 }]);
+      ratios.set(p, [...(ratios.get(p) ?? []), { rps: ra.rps / rb.rps, p99a: ra.p99, p99b: rb.p99 }]);
     }
   }
   const median = (xs: number[]): number => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
@@ -253,8 +253,7 @@ http { access_log off; client_body_temp_path ${dir}/b; proxy_temp_path ${dir}/p;
       `${canPin ? ' (single-process servers on CPU 1, load on CPU 0; 2-worker servers and their load on both)' : ''}; ratio vs the first row\n${formatTable(rows)}\n`,
   );
   // Each comparison from its own pairs of runs: the median of the per-round ratios cancels the machine's
-  // drift better than a ratio of two medians.
-  const p99s = (prefix: string): number => median((samples.get(find(prefix)!.name) ?? []).map((r) => r.p99));
+  // drift better than a ratio of two medians. The p99s are the medians of the pair's own runs.
   process.stdout.write(
     '\nmedian of per-round ratios (req/s), and p99s:' +
       chosen
@@ -262,7 +261,8 @@ http { access_log off; client_body_temp_path ${dir}/b; proxy_temp_path ${dir}/p;
           const rs = ratios.get(p) ?? [];
           return (
             `\n${p.label}: ${median(rs.map((r) => r.rps)).toFixed(2)}x (rounds ${rs.map((r) => r.rps.toFixed(2)).join(' ')}); ` +
-            `p99 ${p99s(p.a).toFixed(2)} vs ${p99s(p.b).toFixed(2)} ms, lower in ${rs.filter((r) => r.lowerP99).length} of ${rs.length} rounds`
+            `p99 ${median(rs.map((r) => r.p99a)).toFixed(2)} vs ${median(rs.map((r) => r.p99b)).toFixed(2)} ms, ` +
+            `lower in ${rs.filter((r) => r.p99a < r.p99b).length} of ${rs.length} rounds`
           );
         })
         .join('') +

@@ -64,4 +64,24 @@ describe('sweepIdleConnections', () => {
       sweeper.stop();
     }
   });
+
+  it('gives a connection between requests keepAliveMs even when that is longer than idleMs (behind a load balancer)', () => {
+    let clock = 1_000_000;
+    const server = new EventEmitter();
+    const sweeper = sweepIdleConnections(server as unknown as http.Server, { idleMs: 40, keepAliveMs: 400 }, () => clock);
+    try {
+      const kept = Object.assign(new FakeSocket(), { bytesWritten: 500, _httpMessage: null });
+      const stalled = Object.assign(new FakeSocket(), { bytesWritten: 500, _httpMessage: { writableFinished: false } });
+      for (const s of [kept, stalled]) server.emit('connection', s);
+      jest.advanceTimersByTime(10);
+      clock += 50;
+      jest.advanceTimersByTime(10);
+      expect([kept.destroyed, stalled.destroyed]).toEqual([false, true]);
+      clock += 360; // 410 ms quiet
+      jest.advanceTimersByTime(10);
+      expect(kept.destroyed).toBe(true);
+    } finally {
+      sweeper.stop();
+    }
+  });
 });

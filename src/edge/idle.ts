@@ -40,9 +40,20 @@ class Progress {
   readonly drain = new Watch();
 }
 
+interface InProgress {
+  writableFinished: boolean;
+  headersSent: boolean;
+  shouldKeepAlive: boolean;
+}
+
+/** The response the connection is writing now (Node's ServerResponse keeps it on the socket). */
+function current(socket: Socket): InProgress | null | undefined {
+  return (socket as unknown as { _httpMessage?: InProgress | null })._httpMessage;
+}
+
 /** A response is in progress on the connection (not yet fully handed to the kernel). */
 function busy(socket: Socket): boolean {
-  const res = (socket as unknown as { _httpMessage?: { writableFinished: boolean } | null })._httpMessage;
+  const res = current(socket);
   return res !== undefined && res !== null && !res.writableFinished;
 }
 
@@ -56,6 +67,8 @@ export interface IdleSweeper {
    * mid-request (Node's closeIdleConnections can reset it) but gets `Connection: close` on that response.
    */
   closeQuiet(graceMs: number): void;
+  /** For a drain: each response in progress whose head is not written yet will say Connection: close. */
+  endKeepAlive(): void;
   stop(): void;
 }
 
@@ -68,9 +81,9 @@ function betweenRequests(socket: Socket): boolean {
 }
 
 export interface SweepLimits {
-  /** Any connection with no byte moving for this long is closed (ms). */
+  /** A connection in a request (or waiting for its first) with no byte moving for this long is closed (ms). */
   idleMs: number;
-  /** A connection between requests with no byte moving for this long is closed (ms). */
+  /** A connection between requests with no byte moving for this long is closed (ms), longer or shorter than idleMs. */
   keepAliveMs: number;
 }
 
@@ -87,8 +100,8 @@ export function sweepIdleConnections(server: http.Server, limits: SweepLimits, n
   function sweep(): void {
     const t = now();
     for (const [socket, p] of connections) {
-      const still = p.sweep.stillFor(socket, t);
-      if (still >= idleMs || (still >= keepAliveMs && betweenRequests(socket))) socket.destroy();
+      // Between requests only keepAliveMs counts (above idleMs too: behind a load balancer it may be long).
+      if (p.sweep.stillFor(socket, t) >= (betweenRequests(socket) ? keepAliveMs : idleMs)) socket.destroy();
     }
   }
   server.on('connection', track);
@@ -101,6 +114,12 @@ export function sweepIdleConnections(server: http.Server, limits: SweepLimits, n
     closeQuiet(graceMs: number): void {
       const t = now();
       for (const [socket, p] of connections) if (p.drain.stillFor(socket, t) >= graceMs && !busy(socket)) socket.destroy();
+    },
+    endKeepAlive(): void {
+      for (const socket of connections.keys()) {
+        const res = current(socket);
+        if (res !== undefined && res !== null && !res.headersSent) res.shouldKeepAlive = false;
+      }
     },
     stop(): void {
       clearInterval(timer);

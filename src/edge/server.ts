@@ -66,6 +66,15 @@ export interface CreateEdgeServerExtras {
 
 function noop(): void {}
 
+/**
+ * The field Node's ServerResponse writes its `Keep-Alive: timeout=N` hint from (copied from the server's
+ * keepAliveTimeout, which is 0 here so that Node arms no per-request timer). Setting it keeps the hint that
+ * Node's http.Agent and undici read to stop reusing a connection a second before the server closes it.
+ */
+interface KeepAliveHint {
+  _keepAliveTimeout: number;
+}
+
 function accessLogged(this: { tx: Transaction; t0: number }): void {
   const { tx, t0 } = this;
   tx.ctx.accessLog?.info(
@@ -112,10 +121,12 @@ export function createEdgeServer(input: Readonly<EdgeOptions> | ResolvedEdgeOpti
     draining: false,
   };
 
+  const keepAliveMs = opts.keepAliveTimeoutMs;
   function onRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
     // While draining, every response says Connection: close, so keep-alive clients reconnect elsewhere
     // instead of meeting a connection closed under them.
     if (ctx.draining) res.shouldKeepAlive = false;
+    (res as unknown as KeepAliveHint)._keepAliveTimeout = keepAliveMs;
     const tx = new Transaction(ctx, req, res, Date.now());
     if (ctx.accessLog !== undefined && Math.random() < opts.accessLogSample) {
       res.once('finish', accessLogged.bind({ tx, t0: performance.now() }));
@@ -138,7 +149,7 @@ export function createEdgeServer(input: Readonly<EdgeOptions> | ResolvedEdgeOpti
   );
   const idle = sweepIdleConnections(server, {
     idleMs: extras.idleTimeoutMs ?? IDLE_TIMEOUT_MS,
-    keepAliveMs: opts.keepAliveTimeoutMs,
+    keepAliveMs,
   });
   let tracking = false;
   server.on('clientError', function onClientError(err: NodeJS.ErrnoException, socket) {
@@ -182,6 +193,7 @@ export function createEdgeServer(input: Readonly<EdgeOptions> | ResolvedEdgeOpti
       // they go quiet, so nothing is cut unless drainTimeoutMs runs out; busy ones answer with
       // Connection: close. Done when none is open, whether they came through listen() or accept().
       net.Server.prototype.close.call(server);
+      idle.endKeepAlive();
       await new Promise<void>((resolve) => {
         const expire = setTimeout(done, opts.drainTimeoutMs);
         const sweep = setInterval(check, 25);

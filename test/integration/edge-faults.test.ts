@@ -258,6 +258,30 @@ it('closes a client connection that sends nothing for the idle timeout, and keep
   }
 });
 
+it('announces the keep-alive timeout to clients (Keep-Alive: timeout=N), none while draining', async () => {
+  const { edge, port } = await edgeWith({ keepAliveTimeoutMs: 65_000 });
+  let closing: Promise<void> | undefined;
+  try {
+    const kept = rawClient(port);
+    kept.socket.write('GET /hint HTTP/1.1\r\nHost: example.com\r\n\r\n');
+    while (!kept.received().includes('fresh /hint')) await sleep(10);
+    expect(kept.received()).toMatch(/\r\nConnection: keep-alive\r\nKeep-Alive: timeout=65\r\n/i);
+    kept.socket.destroy();
+    const slow = rawClient(port);
+    mode = 'hang';
+    slow.socket.write('GET /hint-drain HTTP/1.1\r\nHost: example.com\r\n\r\n');
+    await sleep(100);
+    mode = 'ok';
+    closing = edge.close();
+    await slow.closedAfter;
+    expect(slow.received()).toMatch(/^HTTP\/1\.1 504 /);
+    expect(slow.received()).toMatch(/\r\nConnection: close\r\n/i);
+    expect(slow.received()).not.toMatch(/\r\nKeep-Alive:/i);
+  } finally {
+    await (closing ?? edge.close());
+  }
+});
+
 it('closes a kept-alive connection waiting for its next request after the keep-alive timeout, and no other', async () => {
   const { edge, port } = await edgeWith({ originTimeoutMs: 1500, keepAliveTimeoutMs: 400 });
   try {
