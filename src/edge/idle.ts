@@ -40,20 +40,9 @@ class Progress {
   readonly drain = new Watch();
 }
 
-interface InProgress {
-  writableFinished: boolean;
-  headersSent: boolean;
-  shouldKeepAlive: boolean;
-}
-
-/** The response the connection is writing now (Node's ServerResponse keeps it on the socket). */
-function current(socket: Socket): InProgress | null | undefined {
-  return (socket as unknown as { _httpMessage?: InProgress | null })._httpMessage;
-}
-
 /** A response is in progress on the connection (not yet fully handed to the kernel). */
 function busy(socket: Socket): boolean {
-  const res = current(socket);
+  const res = (socket as unknown as { _httpMessage?: { writableFinished: boolean } | null })._httpMessage;
   return res !== undefined && res !== null && !res.writableFinished;
 }
 
@@ -67,8 +56,6 @@ export interface IdleSweeper {
    * mid-request (Node's closeIdleConnections can reset it) but gets `Connection: close` on that response.
    */
   closeQuiet(graceMs: number): void;
-  /** For a drain: each response in progress whose head is not written yet will say Connection: close. */
-  endKeepAlive(): void;
   stop(): void;
 }
 
@@ -114,12 +101,6 @@ export function sweepIdleConnections(server: http.Server, limits: SweepLimits, n
     closeQuiet(graceMs: number): void {
       const t = now();
       for (const [socket, p] of connections) if (p.drain.stillFor(socket, t) >= graceMs && !busy(socket)) socket.destroy();
-    },
-    endKeepAlive(): void {
-      for (const socket of connections.keys()) {
-        const res = current(socket);
-        if (res !== undefined && res !== null && !res.headersSent) res.shouldKeepAlive = false;
-      }
     },
     stop(): void {
       clearInterval(timer);

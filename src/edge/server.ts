@@ -122,10 +122,22 @@ export function createEdgeServer(input: Readonly<EdgeOptions> | ResolvedEdgeOpti
   };
 
   const keepAliveMs = opts.keepAliveTimeoutMs;
+  /** While draining: the newest response of each connection, and whether it would have kept the connection. */
+  const closing = new WeakMap<Socket, { res: http.ServerResponse; keep: boolean }>();
+  /**
+   * While draining, the newest response of each connection says Connection: close, so keep-alive clients
+   * reconnect elsewhere instead of meeting a connection closed under them. Only the newest: Node answers
+   * pipelined requests in order and closes after a response that says close, dropping any behind it, so a
+   * newer request hands the close on (when the older response's head is not out yet).
+   */
+  function closeAfter(socket: Socket, res: http.ServerResponse): void {
+    const older = closing.get(socket);
+    if (older !== undefined && !older.res.headersSent) older.res.shouldKeepAlive = older.keep;
+    closing.set(socket, { res, keep: res.shouldKeepAlive });
+    res.shouldKeepAlive = false;
+  }
   function onRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
-    // While draining, every response says Connection: close, so keep-alive clients reconnect elsewhere
-    // instead of meeting a connection closed under them.
-    if (ctx.draining) res.shouldKeepAlive = false;
+    if (ctx.draining) closeAfter(req.socket, res);
     (res as unknown as KeepAliveHint)._keepAliveTimeout = keepAliveMs;
     const tx = new Transaction(ctx, req, res, Date.now());
     if (ctx.accessLog !== undefined && Math.random() < opts.accessLogSample) {
@@ -193,7 +205,6 @@ export function createEdgeServer(input: Readonly<EdgeOptions> | ResolvedEdgeOpti
       // they go quiet, so nothing is cut unless drainTimeoutMs runs out; busy ones answer with
       // Connection: close. Done when none is open, whether they came through listen() or accept().
       net.Server.prototype.close.call(server);
-      idle.endKeepAlive();
       await new Promise<void>((resolve) => {
         const expire = setTimeout(done, opts.drainTimeoutMs);
         const sweep = setInterval(check, 25);

@@ -258,25 +258,31 @@ it('closes a client connection that sends nothing for the idle timeout, and keep
   }
 });
 
-it('announces the keep-alive timeout to clients (Keep-Alive: timeout=N), none while draining', async () => {
+it('announces the keep-alive timeout; a drain answers every pipelined request and only the newest says close', async () => {
   const { edge, port } = await edgeWith({ keepAliveTimeoutMs: 65_000 });
+  const get = (path: string): string => `GET ${path} HTTP/1.1\r\nHost: example.com\r\n\r\n`;
+  const responses = (text: string): string[] => text.split(/(?=HTTP\/1\.1 \d{3} )/).filter((r) => r !== '');
   let closing: Promise<void> | undefined;
   try {
     const kept = rawClient(port);
-    kept.socket.write('GET /hint HTTP/1.1\r\nHost: example.com\r\n\r\n');
+    kept.socket.write(get('/hint'));
     while (!kept.received().includes('fresh /hint')) await sleep(10);
     expect(kept.received()).toMatch(/\r\nConnection: keep-alive\r\nKeep-Alive: timeout=65\r\n/i);
-    kept.socket.destroy();
-    const slow = rawClient(port);
+    // Three pipelined requests in progress when the drain starts (the origin holds them until 504).
+    const before = rawClient(port);
     mode = 'hang';
-    slow.socket.write('GET /hint-drain HTTP/1.1\r\nHost: example.com\r\n\r\n');
+    before.socket.write(get('/p1') + get('/p2') + get('/p3'));
     await sleep(100);
     mode = 'ok';
     closing = edge.close();
-    await slow.closedAfter;
-    expect(slow.received()).toMatch(/^HTTP\/1\.1 504 /);
-    expect(slow.received()).toMatch(/\r\nConnection: close\r\n/i);
-    expect(slow.received()).not.toMatch(/\r\nKeep-Alive:/i);
+    // Three pipelined on a kept-alive connection after it started.
+    kept.socket.write(get('/q1') + get('/q2') + get('/q3'));
+    await Promise.all([before.closedAfter, kept.closedAfter]);
+    expect(responses(before.received()).map((r) => r.slice(0, 12))).toEqual(['HTTP/1.1 504', 'HTTP/1.1 504', 'HTTP/1.1 504']);
+    const after = responses(kept.received()).slice(1);
+    expect(after.map((r) => /fresh \/q\d/.exec(r)?.[0])).toEqual(['fresh /q1', 'fresh /q2', 'fresh /q3']);
+    expect(after.map((r) => /\r\nConnection: (\S+)\r\n/i.exec(r)?.[1])).toEqual(['keep-alive', 'keep-alive', 'close']);
+    expect(after[2]).not.toMatch(/\r\nKeep-Alive:/i);
   } finally {
     await (closing ?? edge.close());
   }
