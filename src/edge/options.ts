@@ -95,8 +95,8 @@ export interface EdgeOptions {
   /** Wait for in-flight requests on SIGTERM, in ms (10000). */
   drainTimeoutMs?: number | string;
   /**
-   * A kept-alive client connection waiting this long for its next request is closed, in ms (5000; nginx's
-   * keepalive_timeout). Behind a load balancer, set it above the balancer's idle timeout.
+   * A kept-alive client connection waiting this long for its next request is closed, in ms (5000, Node's
+   * default; nginx's keepalive_timeout). Behind a load balancer, set it above the balancer's idle timeout.
    */
   keepAliveTimeoutMs?: number | string;
   /** Store compressible pages compressed: 'gzip' (default, nginx-compatible), 'br' (smaller; envelope only) or 'off'. */
@@ -159,8 +159,7 @@ export const EDGE_OPTION_KEYS = [
   'originBodyTimeoutMs', 'originConnections', 'originMaxFails', 'originFailTimeoutMs', 'originHealthPath',
   'originHealthIntervalMs', 'staleWhileRevalidate', 'staleIfError', 'ignoreCookies', 'cacheStatuses',
   'accessLogSample', 'maxHeaderBytes', 'maxTtlSeconds', 'drainTimeoutMs', 'keepAliveTimeoutMs', 'coalesce',
-  'lockTimeoutMs',
-  'compression', 'compressMinBytes',
+  'lockTimeoutMs', 'compression', 'compressMinBytes',
 ] as const satisfies readonly (keyof EdgeOptions)[];
 
 export { DEFAULT_IGNORED_COOKIES };
