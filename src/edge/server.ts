@@ -127,7 +127,7 @@ export function createEdgeServer(input: Readonly<EdgeOptions> | ResolvedEdgeOpti
   /**
    * While draining, the newest response of each connection says Connection: close, so keep-alive clients
    * reconnect elsewhere instead of meeting a connection closed under them. Only the newest: Node answers
-   * pipelined requests in order and closes after a response that says close, dropping any behind it, so a
+   * pipelined requests in order and closes after a response that says close, dropping those behind it, so a
    * newer request hands the close on (when the older response's head is not out yet).
    */
   function closeAfter(socket: Socket, res: http.ServerResponse): void {

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { childPids, CLI, startEdge } from '../helpers/edge';
+import type { EdgeProcess } from '../helpers/edge';
 import { NGINX_BIN } from '../helpers/nginx';
 import { request, startOrigin } from '../helpers/origin';
 import type { TestOrigin } from '../helpers/origin';
@@ -204,6 +205,18 @@ describe('workers and connections', () => {
     res.end('fast');
   }
 
+  /** Runs `body` against an edge with two workers in front of slowOrigin(), both stopped afterwards. */
+  async function withTwoWorkers(body: (edge: EdgeProcess) => Promise<void>, flags: readonly string[] = []): Promise<void> {
+    const origin = await slowOrigin();
+    const edge = await startEdge(['--origin', origin.url, '--workers', '2', ...flags]);
+    try {
+      await body(edge);
+    } finally {
+      await edge.stop();
+      await origin.close();
+    }
+  }
+
   it('hands each new connection to the worker with the fewest open ones, and drains both on SIGTERM', async () => {
     // Each worker fills its own embedded store from the origin on its first request, so the body tells
     // which worker answered a connection.
@@ -265,131 +278,117 @@ describe('workers and connections', () => {
     });
   }
 
-  it('drains without cutting a keep-alive client whose next request is already on the wire', async () => {
-    const origin = await slowOrigin();
-    const edge = await startEdge(['--origin', origin.url, '--workers', '2']);
-    const outcomes = new Map<string, number>();
-    const count = (k: string): void => void outcomes.set(k, (outcomes.get(k) ?? 0) + 1);
-    let running = true;
-    /** Requests back to back on one keep-alive connection until it is closed or the test ends. */
-    const client = async (): Promise<void> => {
-      const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-      try {
-        while (running) {
-          const r = await new Promise<string>((resolve) => {
-            http
-              .get({ host: '127.0.0.1', port: edge.port, path: '/fast', headers: { host: 'example.com' }, agent }, (res) => {
-                res.resume();
-                res.on('end', () => resolve(res.headers.connection === 'close' ? 'last' : String(res.statusCode)));
-              })
-              .on('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
-          });
-          count(r);
-          if (r !== '200') return;
+  it('drains without cutting a keep-alive client whose next request is already on the wire', () =>
+    withTwoWorkers(async (edge) => {
+      const outcomes = new Map<string, number>();
+      const count = (k: string): void => void outcomes.set(k, (outcomes.get(k) ?? 0) + 1);
+      let running = true;
+      /** Requests back to back on one keep-alive connection until it is closed or the test ends. */
+      const client = async (): Promise<void> => {
+        const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+        try {
+          while (running) {
+            const r = await new Promise<string>((resolve) => {
+              http
+                .get({ host: '127.0.0.1', port: edge.port, path: '/fast', headers: { host: 'example.com' }, agent }, (res) => {
+                  res.resume();
+                  res.on('end', () => resolve(res.headers.connection === 'close' ? 'last' : String(res.statusCode)));
+                })
+                .on('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
+            });
+            count(r);
+            if (r !== '200') return;
+          }
+        } finally {
+          agent.destroy();
         }
+      };
+      try {
+        const clients = Array.from({ length: 8 }, client);
+        await sleep(500);
+        const code = await edge.stop();
+        running = false;
+        await Promise.all(clients);
+        expect(code).toBe(0);
+        // Each client's last answer says Connection: close; none is reset or left without an answer.
+        expect(outcomes.get('last')).toBe(8);
+        expect([...outcomes.keys()].sort()).toEqual(['200', 'last']);
       } finally {
-        agent.destroy();
+        running = false;
       }
-    };
-    try {
-      const clients = Array.from({ length: 8 }, client);
-      await sleep(500);
-      const code = await edge.stop();
-      running = false;
-      await Promise.all(clients);
-      expect(code).toBe(0);
-      // Each client's last answer says Connection: close; none is reset or left without an answer.
-      expect(outcomes.get('last')).toBe(8);
-      expect([...outcomes.keys()].sort()).toEqual(['200', 'last']);
-    } finally {
-      running = false;
-      await edge.stop();
-      await origin.close();
-    }
-  });
+    }));
 
-  it('sends no new connection to a draining worker: the other one answers them all', async () => {
-    const origin = await slowOrigin();
-    const edge = await startEdge(['--origin', origin.url, '--workers', '2', '--drain-timeout', '30000']);
-    const conns: Connection[] = [];
-    try {
-      // Two connections per worker, each with a request in flight, so a SIGTERMed worker drains for a while
-      // and, once its idle connections are closed, is the one with the fewest.
-      for (let i = 0; i < 4; i++) conns.push(new Connection());
-      const slow = conns.map((c) => c.get(edge.port, '/slow'));
-      await sleep(200);
-      const workers = childPids(edge.child.pid!);
-      expect(workers).toHaveLength(2);
-      process.kill(workers[0]!, 'SIGTERM');
-      await sleep(200);
-      const answers: { status: number; body: string }[] = [];
-      for (let i = 0; i < 10; i++) answers.push(await fresh(edge.port, '/fast'));
-      expect(answers).toEqual(Array.from({ length: 10 }, () => ({ status: 200, body: 'fast' })));
-      // The draining worker finished what it had.
-      expect(await Promise.all(slow)).toEqual(Array.from({ length: 4 }, () => ({ status: 200, body: 'slow done' })));
-    } finally {
-      for (const c of conns) c.agent.destroy();
-      await edge.stop();
-      await origin.close();
-    }
-  });
+  it('sends no new connection to a draining worker: the other one answers them all', () =>
+    withTwoWorkers(async (edge) => {
+      const conns: Connection[] = [];
+      try {
+        // Two connections per worker, each with a request in flight, so a SIGTERMed worker drains for a while
+        // and, once its idle connections are closed, is the one with the fewest.
+        for (let i = 0; i < 4; i++) conns.push(new Connection());
+        const slow = conns.map((c) => c.get(edge.port, '/slow'));
+        await sleep(200);
+        const workers = childPids(edge.child.pid!);
+        expect(workers).toHaveLength(2);
+        process.kill(workers[0]!, 'SIGTERM');
+        await sleep(200);
+        const answers: { status: number; body: string }[] = [];
+        for (let i = 0; i < 10; i++) answers.push(await fresh(edge.port, '/fast'));
+        expect(answers).toEqual(Array.from({ length: 10 }, () => ({ status: 200, body: 'fast' })));
+        // The draining worker finished what it had.
+        expect(await Promise.all(slow)).toEqual(Array.from({ length: 4 }, () => ({ status: 200, body: 'slow done' })));
+      } finally {
+        for (const c of conns) c.agent.destroy();
+      }
+    }, ['--drain-timeout', '30000']));
 
-  it('gives a stalled worker at most two connections; the rest are answered at once, and those two once it resumes', async () => {
-    const origin = await slowOrigin();
-    const edge = await startEdge(['--origin', origin.url, '--workers', '2']);
-    const [stalled] = childPids(edge.child.pid!);
-    try {
-      process.kill(stalled!, 'SIGSTOP');
-      const settled: boolean[] = [];
-      const answers = Array.from({ length: 8 }, (_, i) =>
-        fresh(edge.port, '/fast').then((r) => {
-          settled[i] = true;
-          return r;
-        }),
-      );
-      await sleep(1000);
-      expect(settled.filter(Boolean).length).toBeGreaterThanOrEqual(6);
-      process.kill(stalled!, 'SIGCONT');
-      expect(await Promise.all(answers)).toEqual(Array.from({ length: 8 }, () => ({ status: 200, body: 'fast' })));
-    } finally {
-      process.kill(stalled!, 'SIGCONT');
-      await edge.stop();
-      await origin.close();
-    }
-  });
+  it('gives a stalled worker at most two connections; the rest are answered at once, and those two once it resumes', () =>
+    withTwoWorkers(async (edge) => {
+      const [stalled] = childPids(edge.child.pid!);
+      try {
+        process.kill(stalled!, 'SIGSTOP');
+        const settled: boolean[] = [];
+        const answers = Array.from({ length: 8 }, (_, i) =>
+          fresh(edge.port, '/fast').then((r) => {
+            settled[i] = true;
+            return r;
+          }),
+        );
+        await sleep(1000);
+        expect(settled.filter(Boolean).length).toBeGreaterThanOrEqual(6);
+        process.kill(stalled!, 'SIGCONT');
+        expect(await Promise.all(answers)).toEqual(Array.from({ length: 8 }, () => ({ status: 200, body: 'fast' })));
+      } finally {
+        process.kill(stalled!, 'SIGCONT');
+      }
+    }));
 
-  it('survives a worker out of file descriptors: every request is answered or closed, none hangs', async () => {
-    const origin = await slowOrigin();
-    const edge = await startEdge(['--origin', origin.url, '--workers', '2']);
-    const [starved] = childPids(edge.child.pid!);
-    const { stdout } = await run('prlimit', ['--pid', String(starved), '--nofile', '--raw', '--noheadings', '--output', 'SOFT,HARD']);
-    const [soft, hard] = stdout.trim().split(/\s+/);
-    try {
-      // One descriptor to spare: the worker cannot receive the connections handed to it.
-      const inUse = readdirSync(`/proc/${starved}/fd`).length;
-      await run('prlimit', ['--pid', String(starved), `--nofile=${inUse + 1}:${hard}`]);
-      const answers = await Promise.all(Array.from({ length: 20 }, () => fresh(edge.port, '/fast', 15_000)));
-      // Each request ends: answered (200 by the other worker; 502 from the starved one, which cannot open a
-      // connection to the origin either) or, for a handoff it could not receive, closed: never a hang.
-      const outcomes = answers.map((a) => (a.status === 0 ? a.body : String(a.status)));
-      for (const o of outcomes) expect(['200', '502', 'ECONNRESET']).toContain(o);
-      expect(outcomes).toContain('200');
-      await run('prlimit', ['--pid', String(starved), `--nofile=${soft}:${hard}`]);
-      // The primary is still there, and both workers take connections again.
-      const after = await Promise.all(Array.from({ length: 20 }, () => fresh(edge.port, '/fast')));
-      expect(after).toEqual(Array.from({ length: 20 }, () => ({ status: 200, body: 'fast' })));
-      expect(childPids(edge.child.pid!)).toContain(starved);
-    } finally {
-      await run('prlimit', ['--pid', String(starved), `--nofile=${soft}:${hard}`]).catch(() => undefined);
-      await edge.stop();
-      await origin.close();
-    }
-  });
+  it('survives a worker out of file descriptors: every request is answered or closed, none hangs', () =>
+    withTwoWorkers(async (edge) => {
+      const [starved] = childPids(edge.child.pid!);
+      const { stdout } = await run('prlimit', ['--pid', String(starved), '--nofile', '--raw', '--noheadings', '--output', 'SOFT,HARD']);
+      const [soft, hard] = stdout.trim().split(/\s+/);
+      try {
+        // One descriptor to spare: the worker cannot receive the connections handed to it.
+        const inUse = readdirSync(`/proc/${starved}/fd`).length;
+        await run('prlimit', ['--pid', String(starved), `--nofile=${inUse + 1}:${hard}`]);
+        const answers = await Promise.all(Array.from({ length: 20 }, () => fresh(edge.port, '/fast', 15_000)));
+        // Each request ends: answered (200 by the other worker; 502 from the starved one, which cannot open a
+        // connection to the origin either) or, for a handoff it could not receive, closed: never a hang.
+        const outcomes = answers.map((a) => (a.status === 0 ? a.body : String(a.status)));
+        for (const o of outcomes) expect(['200', '502', 'ECONNRESET']).toContain(o);
+        expect(outcomes).toContain('200');
+        await run('prlimit', ['--pid', String(starved), `--nofile=${soft}:${hard}`]);
+        // The primary is still there, and both workers take connections again.
+        const after = await Promise.all(Array.from({ length: 20 }, () => fresh(edge.port, '/fast')));
+        expect(after).toEqual(Array.from({ length: 20 }, () => ({ status: 200, body: 'fast' })));
+        expect(childPids(edge.child.pid!)).toContain(starved);
+      } finally {
+        await run('prlimit', ['--pid', String(starved), `--nofile=${soft}:${hard}`]).catch(() => undefined);
+      }
+    }));
 
-  it('keeps answering new connections when a worker is killed, and starts another', async () => {
-    const origin = await slowOrigin();
-    const edge = await startEdge(['--origin', origin.url, '--workers', '2']);
-    try {
+  it('keeps answering new connections when a worker is killed, and starts another', () =>
+    withTwoWorkers(async (edge) => {
       const [victim] = childPids(edge.child.pid!);
       process.kill(victim!, 'SIGKILL');
       const answers = await Promise.all(Array.from({ length: 20 }, () => fresh(edge.port, '/fast')));
@@ -398,11 +397,7 @@ describe('workers and connections', () => {
       const now = childPids(edge.child.pid!);
       expect(now).toHaveLength(2);
       expect(now).not.toContain(victim);
-    } finally {
-      await edge.stop();
-      await origin.close();
-    }
-  });
+    }));
 });
 
 describe('workers and unsafe requests', () => {
