@@ -1,13 +1,13 @@
 // pageCache(options): the Express full-page cache middleware. recv (bypass rules) -> hash (contract key) ->
 // lookup (in-process tier synchronously, then memcached) -> HIT delivered here, or MISS: next() with the
 // response captured and stored after it has finished. A cache fault is a miss, never an error for the site.
-import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
-import type { NextFunction, Request, Response } from 'express';
+import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { createPageCache } from '../src/core/cache';
 import type { PageCache } from '../src/core/cache';
 import { createSingleFlight } from '../src/core/coalesce';
 import type { SingleFlight } from '../src/core/coalesce';
-import { deliverDecoded, deliverEntry } from '../src/core/deliver';
+import { deliverDecoded, deliverEntry, isNodeWriteHead } from '../src/core/deliver';
+import { EntryDecodeError } from '../src/core/errors';
 import { entryHeader } from '../src/core/entry';
 import type { CacheEntry } from '../src/core/entry';
 import { headerString, parseTags, STORED_BY_ORIGIN, storableHeaders, SURROGATE_KEY } from '../src/core/headers';
@@ -36,9 +36,18 @@ export type { CacheableMethod, MiddlewareOptions, ResolvedMiddlewareOptions } fr
 export { purgeTags, purgeUrls } from './purge';
 export type { PurgeOptions } from './purge';
 
+/**
+ * The request as the middleware reads it: Node's own, with Express's `originalUrl` (the target as received,
+ * also under a mounted router). Typed without Express, so the middleware's types compile against
+ * `@types/express` 4 and 5 alike, or none.
+ */
+export type CacheRequest = IncomingMessage & { readonly originalUrl?: string };
+/** Express's `next` as the middleware calls it. */
+export type NextFunction = (err?: unknown) => void;
+
 /** The middleware function, plus purge and shutdown for the cache it owns. */
 export interface PageCacheMiddleware {
-  (req: Request, res: Response, next: NextFunction): void;
+  (req: CacheRequest, res: ServerResponse, next: NextFunction): void;
   /** The page cache (key function, get/put, purge) this middleware reads and writes. */
   readonly cache: PageCache;
   /** The store underneath (in-process, memcached behind an L1, or the one given as `store`). */
@@ -77,7 +86,7 @@ type FillOutcome = boolean | 'uncacheable';
 
 interface MissState {
   readonly ctx: Context;
-  readonly req: Request;
+  readonly req: CacheRequest;
   readonly key: string;
   readonly now: number;
   decision: StoreDecision | undefined;
@@ -141,7 +150,7 @@ export function pageCache(options: Readonly<MiddlewareOptions> = {}): PageCacheM
     log: new RateLimitedLog(componentLogger('middleware')),
   };
 
-  const middleware = function pageCacheMiddleware(req: Request, res: Response, next: NextFunction): void {
+  const middleware = function pageCacheMiddleware(req: CacheRequest, res: ServerResponse, next: NextFunction): void {
     recv(ctx, req, res, next);
   };
   return Object.assign(middleware, {
@@ -173,6 +182,10 @@ export function cacheTags(res: ServerResponse, ...tags: readonly string[]): void
 /** Tags set on a response so far (Surrogate-Key), for apps that add to them in several places. */
 export function responseCacheTags(res: ServerResponse): string[] {
   return parseTags(res.getHeader(SURROGATE_KEY) as string | number | readonly string[] | undefined);
+}
+
+function requestTarget(req: CacheRequest): string {
+  return req.originalUrl ?? req.url ?? '/';
 }
 
 function markStatus(ctx: Context, res: ServerResponse, status: CacheStatus): void {
@@ -207,14 +220,14 @@ function isBypassedPath(opts: ResolvedMiddlewareOptions, target: string): boolea
 }
 
 /** recv: decide lookup or bypass, conservatively (STYLE.md section 1), then hash and look up. */
-function recv(ctx: Context, req: Request, res: Response, next: NextFunction): void {
+function recv(ctx: Context, req: CacheRequest, res: ServerResponse, next: NextFunction): void {
   const opts = ctx.opts;
   const method = req.method;
   const headers = req.headers;
   const cacheable = method === 'GET' ? opts.cacheGet : method === 'HEAD' && opts.cacheHead;
   const host = normalizeHost(headers.host);
   // originalUrl is the request target as received (nginx's $request_uri), also under a mounted router.
-  const target = req.originalUrl;
+  const target = requestTarget(req);
   if (!cacheable) {
     if (host !== undefined && method !== 'GET' && method !== 'HEAD' && method !== 'OPTIONS' && method !== 'TRACE') {
       invalidateOnSuccess(ctx, res, ctx.cache.keyFor(host, target));
@@ -256,7 +269,7 @@ function recv(ctx: Context, req: Request, res: Response, next: NextFunction): vo
       bypass(ctx, res, next);
       return;
     }
-    if (serveIfFresh(ctx, req, res, entry, now)) return;
+    if (serveIfFresh(ctx, req, res, next, key, entry, now)) return;
     miss(ctx, req, res, next, key, now, 'EXPIRED');
     return;
   }
@@ -273,7 +286,7 @@ function lookupFailed(ctx: Context, err: unknown): void {
 }
 
 /** lookup past the in-process tier (memcached); never rejects: a store fault is a miss. */
-async function lookupAsync(ctx: Context, req: Request, res: Response, next: NextFunction, key: string, now: number): Promise<void> {
+async function lookupAsync(ctx: Context, req: CacheRequest, res: ServerResponse, next: NextFunction, key: string, now: number): Promise<void> {
   let entry: CacheEntry | undefined;
   try {
     entry = await ctx.cache.get(key);
@@ -284,7 +297,7 @@ async function lookupAsync(ctx: Context, req: Request, res: Response, next: Next
     bypass(ctx, res, next);
     return;
   }
-  if (entry !== undefined && serveIfFresh(ctx, req, res, entry, now)) return;
+  if (entry !== undefined && serveIfFresh(ctx, req, res, next, key, entry, now)) return;
   miss(ctx, req, res, next, key, now, entry === undefined ? 'MISS' : 'EXPIRED');
 }
 
@@ -303,25 +316,73 @@ function cookieVariantRefused(ctx: Context, req: IncomingMessage, entry: CacheEn
   return req.headers.cookie !== undefined && headersVaryOnCookie(entry.headers) && !cookieFree(ctx, req);
 }
 
-/** hit -> deliver when the entry is fresh and this client can take its encoding; false otherwise. */
-function serveIfFresh(ctx: Context, req: IncomingMessage, res: ServerResponse, stored: CacheEntry, now: number): boolean {
+/** hit -> deliver when the entry is fresh and this client can take its encoding; false: go to the miss path. */
+function serveIfFresh(ctx: Context, req: IncomingMessage, res: ServerResponse, next: NextFunction, key: string, stored: CacheEntry, now: number): boolean {
   if (freshness(stored, now) !== 'fresh' || cookieVariantRefused(ctx, req, stored)) return false;
-  const entry = stored;
-  const coding = entryHeader(entry, 'content-encoding');
-  if (coding !== undefined && coding !== 'identity' && !acceptsEncoding(req.headers['accept-encoding'], coding.toLowerCase())) {
-    // Stored compressed (compression() mounted after the cache) and this client did not ask for it:
-    // decoded on the fly and streamed, as nginx's `gunzip on` does, rather than re-rendered.
-    if (!deliverDecoded(res, req, entry, coding.toLowerCase(), 'HIT', now)) return false;
-    ctx.requests.HIT.inc();
-    return true;
+  // Middlewares mounted before this one may have wrapped writeHead/end (morgan, compression, response-time):
+  // if theirs throws, the app answers instead, with the headers it had before this hit touched them.
+  let before = isNodeWriteHead(res) ? undefined : res.getHeaders();
+  // The hit carries the headers the app sent on the miss, no more: one set earlier in this request that
+  // the stored response lacks was removed downstream then (helmet after the cache drops X-Powered-By).
+  const prior = res.getHeaderNames();
+  for (let i = 0; i < prior.length; i++) {
+    const name = prior[i]!;
+    if (entryHeader(stored, name) !== undefined) continue;
+    before ??= res.getHeaders();
+    res.removeHeader(name);
+  }
+  try {
+    const coding = entryHeader(stored, 'content-encoding');
+    if (coding !== undefined && coding !== 'identity' && !acceptsEncoding(req.headers['accept-encoding'], coding.toLowerCase())) {
+      // Stored compressed (compression() mounted after the cache) and this client did not ask for it:
+      // decoded on the fly and streamed, as nginx's `gunzip on` does, rather than re-rendered.
+      const onCorrupt = function corruptBody(err: Error): void {
+        ctx.cache.discard(key, err);
+      };
+      if (!deliverDecoded(res, req, stored, coding.toLowerCase(), 'HIT', now, onCorrupt)) return false;
+    } else {
+      deliverEntry(res, req, stored, 'HIT', now);
+    }
+  } catch (err) {
+    return hitFailed(ctx, res, next, key, err, before);
   }
   ctx.requests.HIT.inc();
-  deliverEntry(res, req, entry, 'HIT', now);
   return true;
 }
 
+/**
+ * A hit that threw while being written. Before its head went out: a stored header Node refuses is the
+ * entry's fault (deleted, counted, a miss: false); anything else came from a wrapper, says nothing about
+ * the entry, and falls through to the app as if there were no cache. After the head: the response can
+ * only be ended, as the edge ends a broken entry.
+ */
+function hitFailed(ctx: Context, res: ServerResponse, next: NextFunction, key: string, err: unknown, before: OutgoingHttpHeaders | undefined): boolean {
+  const broken = err instanceof EntryDecodeError;
+  if (broken) ctx.cache.discard(key, err);
+  if (res.headersSent) {
+    if (!broken) ctx.metrics.hitFailures.labels('after-head').inc();
+    ctx.log.warn({ key, err: err instanceof Error ? err.message : String(err) }, 'hit failed after its head was sent; response ended');
+    res.destroy();
+    return true;
+  }
+  if (before !== undefined) restoreHeaders(res, before);
+  if (broken) return false;
+  ctx.metrics.hitFailures.labels('before-head').inc();
+  ctx.log.warn({ key, err: err instanceof Error ? err.message : String(err) }, 'hit could not be written; passed to the app');
+  bypass(ctx, res, next);
+  return true;
+}
+
+function restoreHeaders(res: ServerResponse, headers: OutgoingHttpHeaders): void {
+  for (const name of res.getHeaderNames()) res.removeHeader(name);
+  for (const name of Object.keys(headers)) {
+    const value = headers[name];
+    if (value !== undefined) res.setHeader(name, value);
+  }
+}
+
 /** miss: coalesce onto a render in flight, or render through the app and capture the response. */
-function miss(ctx: Context, req: Request, res: Response, next: NextFunction, key: string, now: number, status: CacheStatus): void {
+function miss(ctx: Context, req: CacheRequest, res: ServerResponse, next: NextFunction, key: string, now: number, status: CacheStatus): void {
   if (ctx.opts.coalesce) {
     const pending = ctx.flight.pending(key);
     if (pending !== undefined) {
@@ -345,7 +406,7 @@ function miss(ctx: Context, req: Request, res: Response, next: NextFunction, key
  * (bounded by coalesceWaitMs), then renders itself rather than hang. Followers in this process wait on
  * this leader through the single-flight map meanwhile.
  */
-async function leadShared(ctx: Context, req: Request, res: Response, next: NextFunction, key: string, now: number, status: CacheStatus): Promise<void> {
+async function leadShared(ctx: Context, req: CacheRequest, res: ServerResponse, next: NextFunction, key: string, now: number, status: CacheStatus): Promise<void> {
   let release: () => void = noop;
   const done = new Promise<undefined>(function leading(resolve) {
     release = function released() {
@@ -374,7 +435,7 @@ async function leadShared(ctx: Context, req: Request, res: Response, next: NextF
     } catch (err) {
       lookupFailed(ctx, err);
     }
-    if (entry !== undefined && serveIfFresh(ctx, req, res, entry, Date.now())) {
+    if (entry !== undefined && serveIfFresh(ctx, req, res, next, key, entry, Date.now())) {
       if (lock === 'acquired') releaseLock(store, lockKey);
       release();
       return;
@@ -405,8 +466,8 @@ const LOCK_POLL_MS = 10;
 
 function render(
   ctx: Context,
-  req: Request,
-  res: Response,
+  req: CacheRequest,
+  res: ServerResponse,
   next: NextFunction,
   key: string,
   now: number,
@@ -437,7 +498,7 @@ function render(
 }
 
 /** Waits (bounded) for the render in flight, then serves what it stored, or renders itself. */
-async function follow(ctx: Context, req: Request, res: Response, next: NextFunction, key: string, pending: Promise<undefined>, status: CacheStatus): Promise<void> {
+async function follow(ctx: Context, req: CacheRequest, res: ServerResponse, next: NextFunction, key: string, pending: Promise<undefined>, status: CacheStatus): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
   const waited = new Promise<void>(function bounded(resolve) {
     timer = setTimeout(resolve, ctx.opts.coalesceWaitMs);
@@ -452,7 +513,7 @@ async function follow(ctx: Context, req: Request, res: Response, next: NextFunct
   } catch (err) {
     lookupFailed(ctx, err);
   }
-  if (entry !== undefined && serveIfFresh(ctx, req, res, entry, now)) return;
+  if (entry !== undefined && serveIfFresh(ctx, req, res, next, key, entry, now)) return;
   render(ctx, req, res, next, key, now, status, false);
 }
 
@@ -478,7 +539,7 @@ const MISS_SINK: CaptureSink<MissState> = {
     const state = capture.data;
     const { ctx, req } = state;
     const headers = capture.headers;
-    const decision = decideStore({ method: req.method, url: req.originalUrl, headers: req.headers, cookieFree: cookieFree(ctx, req) }, { status: capture.status, headers }, ctx.opts.policy);
+    const decision = decideStore({ method: req.method ?? 'GET', url: requestTarget(req), headers: req.headers, cookieFree: cookieFree(ctx, req) }, { status: capture.status, headers }, ctx.opts.policy);
     if (!decision.store) {
       notStored(state, decision.reason);
       return false;
@@ -507,7 +568,7 @@ const MISS_SINK: CaptureSink<MissState> = {
     // forbid storing. So the final headers are judged again, now that the response is out.
     const { ctx, req } = state;
     const finalHeaders = capture.res.getHeaders();
-    const final = decideStore({ method: req.method, url: req.originalUrl, headers: req.headers, cookieFree: cookieFree(ctx, req) }, { status: capture.status, headers: finalHeaders }, ctx.opts.policy);
+    const final = decideStore({ method: req.method ?? 'GET', url: requestTarget(req), headers: req.headers, cookieFree: cookieFree(ctx, req) }, { status: capture.status, headers: finalHeaders }, ctx.opts.policy);
     if (!final.store) {
       notStored(state, final.reason);
       return;

@@ -33,6 +33,11 @@ export interface PageCache {
   /** Encodes and writes; false when not written (too large, store fault). Never rejects. */
   put(key: string, entry: CacheEntry): Promise<boolean>;
   delete(key: string): Promise<boolean>;
+  /**
+   * A stored entry that decoded but cannot be delivered (a header Node refuses, a body that does not
+   * inflate): counted as a decode error, logged, and deleted everywhere, so the next request stores a good one.
+   */
+  discard(key: string, err: Error): void;
   /** Deletes the entries for absolute URLs; returns how many were valid URLs. */
   purgeUrls(urls: readonly string[]): Promise<number>;
   /** Deletes every entry stored with one of these tags; returns how many keys were deleted. */
@@ -105,11 +110,16 @@ export function createPageCache(options: PageCacheOptions): PageCache {
     } catch (err) {
       if (!(err instanceof EntryDecodeError)) throw err;
       // A corrupt or unknown-version entry is a miss: remove it so the next request stores a good one.
-      metrics.decodeErrors.inc();
-      log.warn({ key, err: err.message }, 'undecodable entry deleted');
-      store.delete(key).catch(noop);
+      discard(key, err);
       return undefined;
     }
+  }
+
+  function discard(key: string, err: Error): void {
+    metrics.decodeErrors.inc();
+    log.warn({ key, err: err.message }, 'undecodable entry deleted');
+    same.delete(key);
+    store.delete(key).catch(noop);
   }
 
   // Tag indexes: a tag's page keys, space-separated, appended to chunk h of the tag's index; when the store
@@ -203,6 +213,7 @@ export function createPageCache(options: PageCacheOptions): PageCache {
       same.delete(key);
       return store.delete(key);
     },
+    discard,
     async purgeUrls(urls: readonly string[]): Promise<number> {
       return (await purgeUrlKeys(urls)).length;
     },

@@ -1,11 +1,15 @@
 // Writing a stored entry to a client: status, the stored header list plus Content-Length, Age, X-Cache
 // and Cache-Status, then the body in one write (none for HEAD; a 304 when the validators match).
-import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
+// A header Node refuses is the entry's fault (EntryDecodeError: delete it, a miss); anything a wrapper of
+// res.writeHead/res.end throws is not, and is rethrown as it is for the caller to fall back.
+import { ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders } from 'node:http';
 import { pipeline } from 'node:stream';
 import zlib from 'node:zlib';
 import type { Transform } from 'node:stream';
 import { isNotModified, NOT_MODIFIED_HEADERS } from './conditional';
 import type { CacheEntry } from './entry';
+import { EntryDecodeError } from './errors';
 import { ageSeconds } from './policy';
 import { CACHE_STATUS, CACHE_STATUS_HEADER, isCachedStatus, X_CACHE } from './status';
 import type { CacheStatus } from './status';
@@ -39,6 +43,55 @@ function notModifiedHeaders(entry: CacheEntry, status: CacheStatus, age: number)
   return h;
 }
 
+const NODE_WRITE_HEAD = ServerResponse.prototype.writeHead;
+
+/** Node's codes for a header name, value or status it will not write: the stored entry is at fault. */
+const REFUSED_BY_NODE: ReadonlySet<string> = new Set([
+  'ERR_INVALID_HTTP_TOKEN',
+  'ERR_HTTP_INVALID_HEADER_VALUE',
+  'ERR_INVALID_CHAR',
+  'ERR_HTTP_INVALID_STATUS_CODE',
+  'ERR_INVALID_ARG_TYPE',
+  'ERR_INVALID_ARG_VALUE',
+]);
+
+function refused(err: unknown): EntryDecodeError | undefined {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && REFUSED_BY_NODE.has(code) ? new EntryDecodeError(`stored response refused by Node: ${code}`, { cause: err }) : undefined;
+}
+
+/**
+ * writeHead with a flat header list. While res.writeHead is Node's own, the list goes to it as is (the
+ * fast path: no per-header calls). Once something has wrapped it (on-headers in morgan 1.9 and
+ * compression 1.7 reads an array argument as [[name, value], ...] and throws on a flat one), the headers
+ * are set the way Node's writeHead merges a list (remove each name, then append, keeping repeats) and the
+ * wrapper gets writeHead(status) alone, which every wrapper understands. Throws EntryDecodeError when Node
+ * refuses a stored header; a wrapper's own throw is rethrown untouched.
+ */
+/** Whether res.writeHead is still Node's own (nothing has wrapped it). */
+export function isNodeWriteHead(res: ServerResponse): boolean {
+  return res.writeHead === NODE_WRITE_HEAD;
+}
+
+export function writeHeadList(res: ServerResponse, status: number, headers: readonly string[]): void {
+  if (isNodeWriteHead(res)) {
+    try {
+      res.writeHead(status, headers as string[]);
+    } catch (err) {
+      throw refused(err) ?? err;
+    }
+    return;
+  }
+  try {
+    if (!Number.isInteger(status) || status < 100 || status > 999) throw Object.assign(new RangeError(`invalid status ${status}`), { code: 'ERR_HTTP_INVALID_STATUS_CODE' });
+    for (let i = 0; i < headers.length; i += 2) res.removeHeader(headers[i]!);
+    for (let i = 0; i < headers.length; i += 2) res.appendHeader(headers[i]!, headers[i + 1]!);
+  } catch (err) {
+    throw refused(err) ?? err;
+  }
+  res.writeHead(status);
+}
+
 interface HeaderMemo {
   status: CacheStatus;
   age: number;
@@ -58,7 +111,7 @@ export function deliverEntry(res: ServerResponse, req: DeliverRequest, entry: Ca
   const inm = req.headers['if-none-match'];
   const ims = req.headers['if-modified-since'];
   if ((inm !== undefined || ims !== undefined) && isNotModified(inm, ims, entry)) {
-    res.writeHead(304, notModifiedHeaders(entry, status, age));
+    writeHeadList(res, 304, notModifiedHeaders(entry, status, age));
     res.end();
     return 304;
   }
@@ -69,7 +122,7 @@ export function deliverEntry(res: ServerResponse, req: DeliverRequest, entry: Ca
     headers = fullHeaders(entry, status, age);
     MEMO.set(entry, { status, age, headers });
   }
-  res.writeHead(entry.status, headers);
+  writeHeadList(res, entry.status, headers);
   if (req.method === 'HEAD') res.end();
   else res.end(entry.body);
   return entry.status;
@@ -82,9 +135,17 @@ function decoder(coding: string): Transform | undefined {
   return undefined;
 }
 
-function decodedDone(err: NodeJS.ErrnoException | null): void {
-  // A corrupt body or a client gone: pipeline destroyed the response; nothing more to do.
-  void err;
+/** Told when a stored compressed body turns out not to decode (after its head went out). */
+export type OnCorruptBody = (err: Error) => void;
+
+/** zlib's codes (Z_DATA_ERROR, Z_BUF_ERROR for a cut body) and brotli's (ERR__ERROR_FORMAT_...), not a socket's. */
+function isInflateError(err: NodeJS.ErrnoException): boolean {
+  const code = err.code;
+  return typeof code === 'string' && (code.startsWith('Z_') || code.startsWith('ERR__'));
+}
+
+function ignoreDecodeEnd(): void {
+  // A client gone mid-body: pipeline destroyed both streams; nothing to count.
 }
 
 /**
@@ -100,6 +161,7 @@ export function deliverDecoded(
   coding: string,
   status: CacheStatus,
   now: number,
+  onCorrupt?: OnCorruptBody,
 ): boolean {
   const z = decoder(coding);
   if (z === undefined) return false;
@@ -111,13 +173,23 @@ export function deliverDecoded(
     h.push(name, src[i + 1]!);
   }
   pushCacheHeaders(h, status, ageSeconds(entry.storedAt, now));
-  res.writeHead(entry.status, h);
+  writeHeadList(res, entry.status, h);
   if (req.method === 'HEAD' || entry.status === 204) {
     z.destroy();
     res.end();
     return true;
   }
-  pipeline(z, res, decodedDone);
+  // The head is out, so a body that does not inflate can only end the response (pipeline destroys it);
+  // the caller deletes the entry and counts it. Decoding is the slow path: the callback is per request.
+  pipeline(
+    z,
+    res,
+    onCorrupt === undefined
+      ? ignoreDecodeEnd
+      : function decodeEnded(err: NodeJS.ErrnoException | null | undefined): void {
+          if (err !== null && err !== undefined && isInflateError(err)) onCorrupt(err);
+        },
+  );
   z.end(entry.body);
   return true;
 }

@@ -47,8 +47,8 @@ export class StoreUnavailableError extends StoreError {
 }
 
 export class EntryDecodeError extends EdgeCacheError {
-  constructor(message: string) {
-    super('ERR_ENTRY_DECODE', message);
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_ENTRY_DECODE', message, options);
   }
 }
 

@@ -60,6 +60,7 @@ export interface CacheMetrics {
   readonly notStored: Counter<'reason'>;
   readonly stored: Counter<'tier'>;
   readonly decodeErrors: Counter;
+  readonly hitFailures: Counter<'stage'>;
   readonly originRequests: Counter<'result'>;
   readonly originSeconds: Histogram<'result'>;
   readonly coalesced: Counter;
@@ -118,6 +119,12 @@ export function cacheMetrics(registry?: Registry): CacheMetrics {
     decodeErrors: new Counter({
       name: 'edge_cache_entry_decode_errors_total',
       help: 'Entries that could not be decoded and were deleted (treated as a miss)',
+      registers,
+    }),
+    hitFailures: new Counter({
+      name: 'edge_cache_hit_failures_total',
+      help: 'Hits whose delivery failed through no fault of the entry (a wrapped res.writeHead/end that threw): before-head fell through to the app, after-head ended the response',
+      labelNames: ['stage'],
       registers,
     }),
     originRequests: new Counter({

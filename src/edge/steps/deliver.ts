@@ -5,7 +5,7 @@ import type { FetchOutcome } from '../context';
 import type { StepName, Transaction } from '../transaction';
 import { acceptsEncoding } from '../../core/accept';
 import { entryEncoding } from '../../core/compress';
-import type { CacheEntry } from '../../core/entry';
+import { EntryDecodeError } from '../../core/errors';
 import { fillShared } from './fetch';
 
 function refreshDone(outcome: FetchOutcome): void {
@@ -27,24 +27,41 @@ function startRefresh(tx: Transaction): void {
   ctx.inflight.run(tx.key, backgroundFill.bind(tx)).then(refreshDone, refreshFailed);
 }
 
-function write(tx: Transaction, entry: CacheEntry): void {
-  deliverEntry(tx.res, tx.req, entry, tx.status, tx.now);
-  if (tx.status === 'UPDATING') startRefresh(tx);
+/**
+ * A stored entry Node refuses to write (a header value it rejects): deleted and counted, and this request
+ * goes to the origin as a miss. Only for entries read from the cache; a page a fill just fetched came
+ * from the origin's own headers, so a refusal there is a broken invariant (the pipeline answers 500).
+ */
+function brokenEntry(tx: Transaction, err: unknown): StepName {
+  if (!(err instanceof EntryDecodeError) || tx.res.headersSent || (tx.status !== 'HIT' && tx.status !== 'UPDATING')) throw err;
+  tx.ctx.cache.discard(tx.key, err);
+  tx.entry = undefined;
+  tx.status = 'MISS';
+  return 'fetch';
+}
+
+function corruptBody(this: Transaction, err: Error): void {
+  this.ctx.cache.discard(this.key, err);
 }
 
 export function deliver(tx: Transaction): StepName {
   const entry = tx.entry!;
   const coding = entryEncoding(entry);
-  if (coding !== 'identity' && !acceptsEncoding(tx.req.headers['accept-encoding'], coding)) {
-    // Stored compressed, and this client takes only identity: decoded on the fly, streamed (nginx's gunzip).
-    if (!deliverDecoded(tx.res, tx.req, entry, coding, tx.status, tx.now)) {
-      // A coding we cannot decode: ask the origin for this client instead.
-      tx.status = 'MISS';
-      return 'pass';
+  try {
+    if (coding !== 'identity' && !acceptsEncoding(tx.req.headers['accept-encoding'], coding)) {
+      // Stored compressed, and this client takes only identity: decoded on the fly, streamed (nginx's
+      // gunzip). A body that does not inflate ends the response and the entry is deleted.
+      if (!deliverDecoded(tx.res, tx.req, entry, coding, tx.status, tx.now, corruptBody.bind(tx))) {
+        // A coding we cannot decode: ask the origin for this client instead.
+        tx.status = 'MISS';
+        return 'pass';
+      }
+    } else {
+      deliverEntry(tx.res, tx.req, entry, tx.status, tx.now);
     }
-    if (tx.status === 'UPDATING') startRefresh(tx);
-    return 'done';
+  } catch (err) {
+    return brokenEntry(tx, err);
   }
-  write(tx, entry);
+  if (tx.status === 'UPDATING') startRefresh(tx);
   return 'done';
 }
