@@ -1,7 +1,7 @@
 // pageCache(options): the Express full-page cache middleware. recv (bypass rules) -> hash (contract key) ->
 // lookup (in-process tier synchronously, then memcached) -> HIT delivered here, or MISS: next() with the
 // response captured and stored after it has finished. A cache fault is a miss, never an error for the site.
-import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { createPageCache } from '../src/core/cache';
 import type { PageCache } from '../src/core/cache';
 import { createSingleFlight } from '../src/core/coalesce';
@@ -28,8 +28,7 @@ import type { MiddlewareOptions, ResolvedMiddlewareOptions } from './options';
 import { acceptsEncoding } from '../src/core/accept';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { acquireLock, isMarkedUncacheable, lockKeyFor, markUncacheable, releaseLock } from '../src/core/lock';
-import { onlyIgnoredCookies } from '../src/core/cookies';
-import { hasAnyCookie } from './request';
+import { decideRequest, invalidatedUris, isCookieFree, isUnsafeMethod } from '../src/core/request-policy';
 
 export { DEFAULT_BYPASS_COOKIES, resolveMiddlewareOptions } from './options';
 export type { CacheableMethod, MiddlewareOptions, ResolvedMiddlewareOptions } from './options';
@@ -199,59 +198,20 @@ function bypass(ctx: Context, res: ServerResponse, next: NextFunction): void {
   next();
 }
 
-function hasUnkeyedOverride(headers: IncomingHttpHeaders, host: string): boolean {
-  const xfh = headers['x-forwarded-host'];
-  if (xfh !== undefined && normalizeHost(Array.isArray(xfh) ? xfh[0] : xfh) !== host) return true;
-  return (
-    headers['x-original-url'] !== undefined ||
-    headers['x-rewrite-url'] !== undefined ||
-    headers['x-http-method-override'] !== undefined ||
-    headers['x-http-method'] !== undefined ||
-    headers['x-method-override'] !== undefined
-  );
-}
-
-function isBypassedPath(opts: ResolvedMiddlewareOptions, target: string): boolean {
-  const prefixes = opts.bypassPathPrefixes;
-  for (let i = 0; i < prefixes.length; i++) if (target.startsWith(prefixes[i]!)) return true;
-  const patterns = opts.bypassPathPatterns;
-  for (let i = 0; i < patterns.length; i++) if (patterns[i]!.test(target)) return true;
-  return false;
-}
-
-/** recv: decide lookup or bypass, conservatively (STYLE.md section 1), then hash and look up. */
+/** recv: the shared request policy decides lookup or bypass (src/core/request-policy.ts), then hash and look up. */
 function recv(ctx: Context, req: CacheRequest, res: ServerResponse, next: NextFunction): void {
-  const opts = ctx.opts;
   const method = req.method;
   const headers = req.headers;
-  const cacheable = method === 'GET' ? opts.cacheGet : method === 'HEAD' && opts.cacheHead;
   const host = normalizeHost(headers.host);
   // originalUrl is the request target as received (nginx's $request_uri), also under a mounted router.
   const target = requestTarget(req);
-  if (!cacheable) {
-    if (host !== undefined && method !== 'GET' && method !== 'HEAD' && method !== 'OPTIONS' && method !== 'TRACE') {
-      invalidateOnSuccess(ctx, res, ctx.cache.keyFor(host, target));
-    }
+  // A Host nginx would refuse is never a key; the app, not the cache, answers such a request.
+  if (host === undefined) {
     bypass(ctx, res, next);
     return;
   }
-  // A Host nginx would refuse is never a key; RFC 9111 §3.5: Authorization makes a response private.
-  if (host === undefined || headers.authorization !== undefined) {
-    bypass(ctx, res, next);
-    return;
-  }
-  const cookie = headers.cookie;
-  if (cookie !== undefined && (opts.bypassAnyCookie ? !onlyIgnoredCookies(cookie, opts.ignoreCookies) : hasAnyCookie(cookie, opts.bypassCookies))) {
-    bypass(ctx, res, next);
-    return;
-  }
-  // Unkeyed headers an app may render from (Express's req.hostname with `trust proxy`, rewrite and method
-  // overrides): a request that sets them differently from what is keyed is neither served nor stored.
-  if (hasUnkeyedOverride(headers, host)) {
-    bypass(ctx, res, next);
-    return;
-  }
-  if (isBypassedPath(opts, target)) {
+  if (isUnsafeMethod(method)) invalidateOnSuccess(ctx, req, res, host, target);
+  if (decideRequest(ctx.opts.request, method, headers, target, host, isSecure(req)) !== 'lookup') {
     bypass(ctx, res, next);
     return;
   }
@@ -301,10 +261,8 @@ async function lookupAsync(ctx: Context, req: CacheRequest, res: ServerResponse,
   miss(ctx, req, res, next, key, now, entry === undefined ? 'MISS' : 'EXPIRED');
 }
 
-/** No cookie of this request reaches the page: none, or only ones on the ignore list (analytics). */
 function cookieFree(ctx: Context, req: IncomingMessage): boolean {
-  const cookie = req.headers.cookie;
-  return cookie === undefined || onlyIgnoredCookies(cookie, ctx.opts.ignoreCookies);
+  return isCookieFree(ctx.opts.request, req.headers);
 }
 
 /**
@@ -518,14 +476,19 @@ async function follow(ctx: Context, req: CacheRequest, res: ServerResponse, next
 }
 
 /**
- * RFC 9111 §4.4: a successful unsafe request (POST, PUT, DELETE, ...) invalidates the stored response
- * for its target URI, so an edit is visible at once here.
+ * RFC 9111 §4.4: a successful unsafe request (POST, PUT, DELETE, ...) invalidates the stored responses for
+ * its target URI and its same-host Location / Content-Location, so an edit is visible at once here.
  */
-function invalidateOnSuccess(ctx: Context, res: ServerResponse, key: string): void {
+function invalidateOnSuccess(ctx: Context, req: IncomingMessage, res: ServerResponse, host: string, target: string): void {
   res.once('finish', function invalidate() {
-    if (res.statusCode < 200 || res.statusCode >= 400) return;
-    ctx.cache.delete(key).catch(noop);
+    const uris = invalidatedUris(req.method, res.statusCode, host, target, headerString(res.getHeader('location') as string | undefined), headerString(res.getHeader('content-location') as string | undefined));
+    for (const uri of uris) ctx.cache.delete(ctx.cache.keyFor(host, uri)).catch(noop);
   });
+}
+
+/** Whether the connection itself is TLS (the scheme the request implies when no proxy says otherwise). */
+function isSecure(req: IncomingMessage): boolean {
+  return (req.socket as { encrypted?: boolean } | undefined)?.encrypted === true;
 }
 
 function notStored(state: MissState, reason: NotStoredReason): void {

@@ -12,11 +12,11 @@ describe('resolveMiddlewareOptions defaults', () => {
     expect(o.store).toBeUndefined();
     expect(o.keyPrefix).toBe('');
     expect(o.format).toBe('envelope');
-    expect(o.cacheGet && o.cacheHead).toBe(true);
+    expect(o.request.cacheGet && o.request.cacheHead).toBe(true);
     // Any cookie but analytics ones bypasses by default (an unknown cookie may be a session).
-    expect(o.bypassAnyCookie).toBe(true);
-    expect(o.ignoreCookies.names.has('_gid')).toBe(true);
-    expect(resolveMiddlewareOptions({ bypassCookies: DEFAULT_BYPASS_COOKIES }).bypassCookies).toContain('connect.sid');
+    expect(o.request.bypassAnyCookie).toBe(true);
+    expect(o.request.ignoreCookies.names.has('_gid')).toBe(true);
+    expect(resolveMiddlewareOptions({ bypassCookies: DEFAULT_BYPASS_COOKIES }).request.bypassCookies).toContain('connect.sid');
     expect(o.maxEntryBytes).toBe(MiB);
     expect(o.policy.defaultTtlSeconds).toBe(0);
     expect([...o.policy.statuses]).toEqual([200, 203, 204, 300, 301, 308, 404, 410]);
@@ -41,12 +41,12 @@ describe('resolveMiddlewareOptions defaults', () => {
 
   it('splits bypassPaths into prefixes and stateless RegExps', () => {
     const o = resolveMiddlewareOptions({ bypassPaths: ['/admin', /\/preview$/g], bypassCookies: 'all', methods: ['GET'] });
-    expect(o.bypassPathPrefixes).toEqual(['/admin']);
-    const re = o.bypassPathPatterns[0]!;
+    expect(o.request.bypassPathPrefixes).toEqual(['/admin']);
+    const re = o.request.bypassPathPatterns[0]!;
     expect(re.flags).toBe('');
     expect(re.test('/a/preview') && re.test('/a/preview')).toBe(true);
-    expect(o.bypassAnyCookie).toBe(true);
-    expect(o.cacheHead).toBe(false);
+    expect(o.request.bypassAnyCookie).toBe(true);
+    expect(o.request.cacheHead).toBe(false);
   });
 
   it('does not mutate the caller object', () => {

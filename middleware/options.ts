@@ -4,8 +4,8 @@ import type { Registry } from 'prom-client';
 import type { EntryFormat } from '../src/core/entry';
 import { DEFAULT_GZIP_FLAG, ENVELOPE_FLAG } from '../src/core/entry';
 import { ConfigError } from '../src/core/errors';
-import { DEFAULT_IGNORED_COOKIES, ignoredCookies } from '../src/core/cookies';
-import type { IgnoredCookies } from '../src/core/cookies';
+import { resolveRequestPolicy } from '../src/core/request-policy';
+import type { CacheableMethod, ResolvedRequestPolicy } from '../src/core/request-policy';
 import {
   boolean,
   byteSize,
@@ -16,7 +16,6 @@ import {
   plainObject,
   positiveInt,
   rejectUnknownKeys,
-  stringList,
 } from '../src/core/options';
 import { DEFAULT_STORABLE_STATUSES } from '../src/core/policy';
 import type { StorePolicyOptions } from '../src/core/policy';
@@ -42,8 +41,7 @@ export const DEFAULT_BYPASS_COOKIES: readonly string[] = [
   'remember_token',
 ];
 
-/** Methods the cache can answer; everything else always goes to the app (RFC 9111 §3: only GET is stored). */
-export type CacheableMethod = 'GET' | 'HEAD';
+export type { CacheableMethod } from '../src/core/request-policy';
 
 /** Options of pageCache(). Every field is optional; units are in the names or documented. */
 export interface MiddlewareOptions {
@@ -99,13 +97,8 @@ export interface ResolvedMiddlewareOptions {
   readonly store: CacheStore | undefined;
   readonly keyPrefix: string;
   readonly format: EntryFormat;
-  readonly cacheGet: boolean;
-  readonly cacheHead: boolean;
-  readonly bypassAnyCookie: boolean;
-  readonly bypassCookies: readonly string[];
-  readonly ignoreCookies: IgnoredCookies;
-  readonly bypassPathPrefixes: readonly string[];
-  readonly bypassPathPatterns: readonly RegExp[];
+  /** What is looked up and what bypasses: the request policy the edge shares (unkeyed headers bypass here). */
+  readonly request: ResolvedRequestPolicy;
   readonly maxEntryBytes: number;
   readonly policy: StorePolicyOptions;
   readonly memcachedTimeoutMs: number;
@@ -142,10 +135,6 @@ const KNOWN: readonly (keyof MiddlewareOptions)[] = [
   'registry',
 ];
 
-/** RFC 6265 §4.1.1 cookie-name is an RFC 7230 token; checked once here so request-time matching can stay a plain scan. */
-// ':' is outside the RFC token set but real session cookies use it (cookie-session's 'express:sess').
-const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z:-]+$/;
-
 function isCacheStore(value: unknown): value is CacheStore {
   if (typeof value !== 'object' || value === null) return false;
   const s = value as Partial<Record<keyof CacheStore, unknown>>;
@@ -154,46 +143,6 @@ function isCacheStore(value: unknown): value is CacheStore {
 
 function isRegistry(value: unknown): value is Registry {
   return typeof value === 'object' && value !== null && typeof (value as { getSingleMetric?: unknown }).getSingleMetric === 'function';
-}
-
-function resolveMethods(value: unknown): { cacheGet: boolean; cacheHead: boolean } {
-  if (value === undefined) return { cacheGet: true, cacheHead: true };
-  const list = stringList('methods', value).map((m) => m.toUpperCase());
-  for (const m of list) {
-    if (m !== 'GET' && m !== 'HEAD') {
-      throw new ConfigError(`methods must list only 'GET' and 'HEAD' (other methods are never cached), got ${describe(value)}`);
-    }
-  }
-  return { cacheGet: list.includes('GET'), cacheHead: list.includes('HEAD') };
-}
-
-function resolveCookies(value: unknown): { bypassAnyCookie: boolean; bypassCookies: readonly string[] } {
-  if (value === undefined) return { bypassAnyCookie: true, bypassCookies: [] };
-  if (value === 'all') return { bypassAnyCookie: true, bypassCookies: [] };
-  if (!Array.isArray(value)) throw new ConfigError(`bypassCookies must be a list of cookie names or 'all', got ${describe(value)}`);
-  const names = stringList('bypassCookies', value);
-  for (const name of names) {
-    if (!TOKEN.test(name)) throw new ConfigError(`bypassCookies must hold cookie names (RFC 6265 tokens), got ${describe(name)}`);
-  }
-  return { bypassAnyCookie: false, bypassCookies: Object.freeze(names) };
-}
-
-function resolvePaths(value: unknown): { prefixes: readonly string[]; patterns: readonly RegExp[] } {
-  if (value === undefined) return { prefixes: [], patterns: [] };
-  if (!Array.isArray(value)) throw new ConfigError(`bypassPaths must be a list of path prefixes or RegExps, got ${describe(value)}`);
-  const prefixes: string[] = [];
-  const patterns: RegExp[] = [];
-  for (const item of value as readonly unknown[]) {
-    if (item instanceof RegExp) {
-      // A copy without g/y: those flags make test() stateful (lastIndex), so the same URL would match every other time.
-      patterns.push(new RegExp(item.source, item.flags.replace(/[gy]/g, '')));
-    } else if (typeof item === 'string' && item.startsWith('/')) {
-      prefixes.push(item);
-    } else {
-      throw new ConfigError(`bypassPaths items must be path prefixes starting with '/' or RegExps, got ${describe(item)}`);
-    }
-  }
-  return { prefixes: Object.freeze(prefixes), patterns: Object.freeze(patterns) };
 }
 
 function resolveStatuses(value: unknown): ReadonlySet<number> {
@@ -235,17 +184,13 @@ export function resolveMiddlewareOptions(input: Readonly<MiddlewareOptions> = {}
   if (typeof rawContentType !== 'string' || rawContentType === '') {
     throw new ConfigError(`rawContentType must be a non-empty string, got ${describe(rawContentType)}`);
   }
-  const paths = resolvePaths(o.bypassPaths);
   const resolved: ResolvedMiddlewareOptions = {
     memcached,
     store: o.store as CacheStore | undefined,
     keyPrefix,
     format: o.format === undefined ? 'envelope' : oneOf('format', o.format, ['envelope', 'raw'] as const),
-    ...resolveMethods(o.methods),
-    ...resolveCookies(o.bypassCookies),
-    ignoreCookies: ignoredCookies(o.ignoreCookies === undefined ? DEFAULT_IGNORED_COOKIES : stringList('ignoreCookies', o.ignoreCookies)),
-    bypassPathPrefixes: paths.prefixes,
-    bypassPathPatterns: paths.patterns,
+    // The middleware runs inside the app, which sees the request as it came: unkeyed headers bypass.
+    request: resolveRequestPolicy(o, 'bypass'),
     maxEntryBytes,
     policy: Object.freeze({
       defaultTtlSeconds: o.ttl === undefined ? 0 : nonNegativeInt('ttl', o.ttl, YEAR_SECONDS),

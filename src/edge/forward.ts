@@ -5,23 +5,14 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { BadRequestError } from '../core/errors';
 import { connectionTokens, HOP_BY_HOP, STORED_BY_ORIGIN, SURROGATE_KEY } from '../core/headers';
+import { UNKEYED_OVERRIDES } from '../core/request-policy';
 import { CACHE_STATUS, X_CACHE } from '../core/status';
 import type { Transaction } from './transaction';
 
 /** Set by the edge itself (Host as the key's $host; X-Forwarded-*), so never copied from the client. */
 const SET_BY_EDGE: ReadonlySet<string> = new Set(['host', 'forwarded', 'via']);
-/**
- * Dropped on fills: unkeyed headers that frameworks (Symfony, Laravel, Spring, IIS rewrite) read to change
- * the URL, method or host they render for; forwarding them would let one client poison a shared page.
- */
-const OVERRIDES: ReadonlySet<string> = new Set([
-  'x-original-url',
-  'x-rewrite-url',
-  'x-http-method',
-  'x-http-method-override',
-  'x-method-override',
-  'x-host',
-]);
+/** Dropped on fills: the unkeyed overrides frameworks render from (forwarding one would let one client poison a shared page). */
+const OVERRIDES: ReadonlySet<string> = new Set(UNKEYED_OVERRIDES);
 /** Request headers dropped when fetching a page to store: the stored answer must not depend on them. */
 const NOT_FOR_FILL: ReadonlySet<string> = new Set([
   'if-none-match',

@@ -3,8 +3,8 @@
 import { ConfigError } from '../core/errors';
 import { DEFAULT_GZIP_FLAG } from '../core/entry';
 import type { Compression } from '../core/compress';
-import { DEFAULT_IGNORED_COOKIES, ignoredCookies } from '../core/cookies';
-import type { IgnoredCookies } from '../core/cookies';
+import { resolveRequestPolicy } from '../core/request-policy';
+import type { ResolvedRequestPolicy } from '../core/request-policy';
 import type { EntryFormat } from '../core/entry';
 import { normalizeHost } from '../core/key';
 import {
@@ -140,8 +140,11 @@ export interface ResolvedEdgeOptions {
   readonly originFailTimeoutMs: number;
   readonly originHealthPath: string | undefined;
   readonly originHealthIntervalMs: number;
-  /** Cookies that never change a page (names and 'prefix*'). */
-  readonly ignoreCookies: IgnoredCookies;
+  /**
+   * What is looked up and what passes: the request policy the middleware shares. Cookies not in
+   * ignoreCookies pass; unkeyed headers are stripped from (or set on) what the origin sees.
+   */
+  readonly request: ResolvedRequestPolicy;
   readonly accessLogSample: number;
   readonly maxHeaderBytes: number;
   readonly drainTimeoutMs: number;
@@ -162,7 +165,7 @@ export const EDGE_OPTION_KEYS = [
   'lockTimeoutMs', 'compression', 'compressMinBytes',
 ] as const satisfies readonly (keyof EdgeOptions)[];
 
-export { DEFAULT_IGNORED_COOKIES };
+export { DEFAULT_IGNORED_COOKIES } from '../core/cookies';
 
 const MIB = 1024 * 1024;
 const ITEM_LIMIT = 128 * MIB;
@@ -224,7 +227,7 @@ export function resolveEdgeOptions(input: Readonly<EdgeOptions>): ResolvedEdgeOp
     if (hosts.size === 0) throw new ConfigError('hosts must name at least one host when given');
   }
 
-  const ignoreCookies = ignoredCookies(has(o, 'ignoreCookies') ? stringList('ignoreCookies', o.ignoreCookies) : DEFAULT_IGNORED_COOKIES);
+  const request = resolveRequestPolicy(has(o, 'ignoreCookies') ? { ignoreCookies: stringList('ignoreCookies', o.ignoreCookies) } : {}, 'strip');
 
   const format = has(o, 'format') ? oneOf<EntryFormat>('format', o.format, ['envelope', 'raw']) : 'envelope';
   const adminToken = o.adminToken;
@@ -287,7 +290,7 @@ export function resolveEdgeOptions(input: Readonly<EdgeOptions>): ResolvedEdgeOp
     originFailTimeoutMs: has(o, 'originFailTimeoutMs') ? positiveInt('originFailTimeoutMs', o.originFailTimeoutMs, 3600000) : 5000,
     originHealthPath: healthPath,
     originHealthIntervalMs: has(o, 'originHealthIntervalMs') ? positiveInt('originHealthIntervalMs', o.originHealthIntervalMs, 3600000) : 2000,
-    ignoreCookies,
+    request,
     accessLogSample,
     maxHeaderBytes: has(o, 'maxHeaderBytes') ? byteSize('maxHeaderBytes', o.maxHeaderBytes, 1024, MIB) : 16 * 1024,
     drainTimeoutMs: has(o, 'drainTimeoutMs') ? nonNegativeInt('drainTimeoutMs', o.drainTimeoutMs, 3600000) : 10000,

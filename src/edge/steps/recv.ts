@@ -1,7 +1,6 @@
-// recv: validate and normalise the request, then decide lookup (cacheable), pass, or synth (refused).
-// Conservative by default, as Varnish: credentials and cookies pass, unknown hosts and foreign
-// absolute-form targets are refused (no open proxy).
-import { onlyIgnoredCookies } from '../../core/cookies';
+// recv: validate and normalise the request (unknown hosts and foreign absolute-form targets are refused:
+// no open proxy), then the shared request policy decides lookup or pass (src/core/request-policy.ts).
+import { decideRequest } from '../../core/request-policy';
 import { normalizeHost, splitUrl } from '../../core/key';
 import type { StepName, Transaction } from '../transaction';
 
@@ -59,17 +58,10 @@ export function recv(tx: Transaction): StepName {
   tx.host = host;
   tx.requestUri = target;
 
-  const method = req.method;
-  if (method !== 'GET' && method !== 'HEAD') return 'pass';
-  // RFC 9111 §3.5: a shared cache does not reuse responses to requests with credentials; we never store them.
-  if (req.headers.authorization !== undefined) return 'pass';
-  const cookie = req.headers.cookie;
-  if (cookie !== undefined) {
-    // A session cookie may change the page: pass, as Varnish's builtin VCL does. Cookies that never
-    // change a page (analytics) are dropped from the fill request instead, so the page stays shared.
-    if (!onlyIgnoredCookies(cookie, opts.ignoreCookies)) return 'pass';
-    tx.keepCookies = false;
-  }
+  // The edge serves plain HTTP (TLS ends in front of it); unkeyed headers are stripped from fills (forward.ts).
+  if (decideRequest(opts.request, req.method, req.headers, target, host, false) !== 'lookup') return 'pass';
+  // Cookies that never change a page (analytics) are dropped from the fill request, so the page stays shared.
+  if (req.headers.cookie !== undefined) tx.keepCookies = false;
   tx.cacheable = true;
   return 'hash';
 }

@@ -3,7 +3,8 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { CacheEntry } from '../../core/entry';
 import { STORED_BY_ORIGIN } from '../../core/headers';
-import { cacheKey, splitUrl } from '../../core/key';
+import { cacheKey } from '../../core/key';
+import { invalidatedUris } from '../../core/request-policy';
 import type { EdgeContext } from '../context';
 import type { Transaction } from '../transaction';
 
@@ -23,27 +24,14 @@ export function storeEntry(ctx: EdgeContext, key: string, entry: CacheEntry, ori
   return ctx.cache.put(key, entry).catch(notWritten);
 }
 
-const UNSAFE: ReadonlySet<string> = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
-
-function sameHostUri(tx: Transaction, value: string | undefined): string | undefined {
-  if (value === undefined || value === '') return undefined;
-  if (value.charCodeAt(0) === 0x2f && value.charCodeAt(1) !== 0x2f) return value;
-  const parts = splitUrl(value);
-  return parts !== undefined && parts.host === tx.host ? parts.requestUri : undefined;
-}
-
 /**
  * RFC 9111 §4.4: a non-error response to an unsafe method invalidates the target URI and the
- * Location / Content-Location URIs when they share its host.
+ * Location / Content-Location URIs when they share its host (the rule lives in core/request-policy.ts).
  */
 export function invalidateAfterUnsafe(tx: Transaction, status: number, headers: IncomingHttpHeaders): void {
-  if (!UNSAFE.has(tx.req.method ?? '') || status < 200 || status >= 400) return;
+  const uris = invalidatedUris(tx.req.method, status, tx.host, tx.requestUri, headers.location, headers['content-location']);
+  if (uris.length === 0) return;
   const { cache } = tx.ctx;
-  const uris = [tx.requestUri];
-  const loc = sameHostUri(tx, headers.location);
-  if (loc !== undefined) uris.push(loc);
-  const cloc = sameHostUri(tx, headers['content-location']);
-  if (cloc !== undefined) uris.push(cloc);
   const keys = uris.map((uri) => cacheKey(cache.keyPrefix, tx.host, uri));
   for (const key of keys) cache.delete(key).then(stored, storeFailed);
   tx.ctx.onInvalidate?.(keys);
