@@ -1,6 +1,6 @@
 // The page cache both the middleware and the edge use: entries (not bytes) over any CacheStore, with
-// decode-once memoisation, the envelope/raw format, size limits, tag indexes and purge.
-import { createHash } from 'node:crypto';
+// decode-once memoisation, the envelope/raw format, size limits, and purge by URL; the tag indexes that
+// purge by tag reads are tags.ts's.
 import { EntryDecodeError } from './errors';
 import { decodeEntry, encodeEntry, entryHeader, entryLifetimeSeconds } from './entry';
 import type { CacheEntry, EntryFormat, RawFormatOptions } from './entry';
@@ -10,6 +10,10 @@ import { cacheMetrics } from './metrics';
 import { headersVaryOnCookie } from './policy';
 import type { CacheMetrics } from './metrics';
 import type { CacheStore, StoredValue } from './store';
+import { createTagIndex } from './tags';
+
+// tags.ts owns these; re-exported because test/integration/tags.test.ts and middleware-purge.test.ts import them from here.
+export { tagHeadKey, tagIndexKey } from './tags';
 
 export interface PageCacheOptions {
   readonly store: CacheStore;
@@ -46,22 +50,6 @@ export interface PageCache {
   purge(urls: readonly string[], tags: readonly string[]): Promise<string[]>;
 }
 
-/**
- * The memcached key of chunk `chunk` of a tag's index (chunk 0 keeps the original single-index key): md5 of a
- * text no page key can have (a host never holds \0).
- */
-export function tagIndexKey(keyPrefix: string, tag: string, chunk = 0): string {
-  return createHash('md5').update(chunk === 0 ? `${keyPrefix}\0tag\0${tag}` : `${keyPrefix}\0tag\0${tag}\0${chunk}`).digest('hex');
-}
-
-/** Where the number of a tag's current index chunk is kept. */
-export function tagHeadKey(keyPrefix: string, tag: string): string {
-  return createHash('md5').update(`${keyPrefix}\0taghead\0${tag}`).digest('hex');
-}
-
-/** Tags whose current chunk number this process remembers (dropped whole when full). */
-const HEADS_MAX = 10_000;
-
 const SAME_BYTES_LIMIT = 64 * 1024;
 const SAME_BYTES_MAX = 128;
 
@@ -82,6 +70,7 @@ export function createPageCache(options: PageCacheOptions): PageCache {
     return coding === 'identity' || (coding === 'gzip' && raw.gzipFlag !== 0);
   }
   const stored = metrics.stored.labels(store.kind === 'memory' ? 'l1' : 'l2');
+  const tagIndex = createTagIndex(store, keyPrefix, metrics);
 
   // Values read from memcached arrive as new Buffers each time. For small ones, the last decoded entry
   // per key is kept with its bytes: when memcached returns the same bytes (one memcmp), that entry is
@@ -122,55 +111,6 @@ export function createPageCache(options: PageCacheOptions): PageCache {
     store.delete(key).catch(noop);
   }
 
-  // Tag indexes: a tag's page keys, space-separated, appended to chunk h of the tag's index; when the store
-  // refuses a chunk (memcached's item size), writers move to chunk h+1 and record h+1 at the tag's head key.
-  // Purge reads chunks 0..h and any present past h. Indexes never expire (memcached may evict them under memory pressure, which
-  // then loses that tag's purge: size memcached so it does not evict).
-  // Every store appends its key again (a purge made by another process cannot be seen from here, so no
-  // in-process shortcut may skip it); duplicates cost a few bytes and are dropped when a purge reads them.
-  let heads = new Map<string, number>();
-  function rememberHead(tag: string, head: number): void {
-    if (heads.size >= HEADS_MAX) heads = new Map();
-    heads.set(tag, head);
-  }
-
-  async function storedHead(tag: string): Promise<number> {
-    const hk = tagHeadKey(keyPrefix, tag);
-    store.evictLocal(hk);
-    const v = await store.get(hk);
-    const n = v === undefined ? 0 : Number(v.value.toString('latin1'));
-    return Number.isSafeInteger(n) && n >= 0 ? n : 0;
-  }
-
-  async function headOf(tag: string): Promise<number> {
-    return heads.get(tag) ?? (await storedHead(tag));
-  }
-
-  async function indexTags(key: string, tags: readonly string[]): Promise<void> {
-    const member = Buffer.from(`${key} `);
-    for (const tag of tags) {
-      let head = await headOf(tag);
-      for (let tries = 0; tries < 4; tries++) {
-        const chunk = tagIndexKey(keyPrefix, tag, head);
-        // append keeps the chunk's own expiry; add creates it (never expiring) the first time.
-        if ((await store.append(chunk, member)) || (await store.add(chunk, member, 0, 0)) === true) {
-          rememberHead(tag, head);
-          break;
-        }
-        // The chunk exists but took no more (full), or a race: move on to the next chunk, never behind
-        // one another process already moved to. Only a head that memcached holds is trusted: a purge
-        // reads chunks up to it.
-        const next = Math.max(head + 1, await storedHead(tag));
-        if (!(await store.set(tagHeadKey(keyPrefix, tag), Buffer.from(String(next)), 0, 0))) {
-          heads.delete(tag);
-          break;
-        }
-        head = next;
-        rememberHead(tag, head);
-      }
-    }
-  }
-
   const cache: PageCache = {
     store,
     keyPrefix,
@@ -205,7 +145,7 @@ export function createPageCache(options: PageCacheOptions): PageCache {
       const ok = await store.set(key, value, flags, lifetime);
       if (ok) {
         stored.inc();
-        if (entry.tags.length > 0) await indexTags(key, entry.tags);
+        if (entry.tags.length > 0) await tagIndex.index(key, entry.tags);
       }
       return ok;
     },
@@ -218,10 +158,10 @@ export function createPageCache(options: PageCacheOptions): PageCache {
       return (await purgeUrlKeys(urls)).length;
     },
     async purgeTags(tags: readonly string[]): Promise<number> {
-      return (await purgeTagKeys(tags)).length;
+      return (await tagIndex.purge(tags)).length;
     },
     async purge(urls: readonly string[], tags: readonly string[]): Promise<string[]> {
-      return [...(await purgeUrlKeys(urls)), ...(await purgeTagKeys(tags))];
+      return [...(await purgeUrlKeys(urls)), ...(await tagIndex.purge(tags))];
     },
   };
 
@@ -233,34 +173,6 @@ export function createPageCache(options: PageCacheOptions): PageCache {
       await store.delete(key);
       metrics.purged.labels('url').inc();
       out.push(key);
-    }
-    return out;
-  }
-
-  async function purgeTagKeys(tags: readonly string[]): Promise<string[]> {
-    const out: string[] = [];
-    for (const tag of tags) {
-      heads.delete(tag);
-      const head = await storedHead(tag);
-      const keys = new Set<string>();
-      // Chunks 0..head, and on past the head while chunks are there: writers racing to move the head can
-      // leave it behind a chunk already in use (a plain set, last writer wins), and a purge must not miss it.
-      for (let chunk = 0; ; chunk++) {
-        const ik = tagIndexKey(keyPrefix, tag, chunk);
-        store.evictLocal(ik);
-        const index = await store.get(ik);
-        if (index === undefined) {
-          if (chunk >= head) break;
-          continue;
-        }
-        await store.delete(ik);
-        for (const k of index.value.toString('latin1').split(' ')) if (k.length === 32) keys.add(k);
-      }
-      for (const key of keys) {
-        await store.delete(key);
-        metrics.purged.labels('tag').inc();
-        out.push(key);
-      }
     }
     return out;
   }

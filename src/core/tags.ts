@@ -1,0 +1,109 @@
+// Tag indexes: the page keys stored with each tag, kept in the store beside the pages (in chunks, since an
+// index can outgrow one memcached item), and purge by tag. The pages themselves are cache.ts's.
+import { createHash } from 'node:crypto';
+import type { CacheMetrics } from './metrics';
+import type { CacheStore } from './store';
+
+/**
+ * The memcached key of chunk `chunk` of a tag's index (chunk 0 keeps the original single-index key): md5 of a
+ * text no page key can have (a host never holds \0).
+ */
+export function tagIndexKey(keyPrefix: string, tag: string, chunk = 0): string {
+  return createHash('md5').update(chunk === 0 ? `${keyPrefix}\0tag\0${tag}` : `${keyPrefix}\0tag\0${tag}\0${chunk}`).digest('hex');
+}
+
+/** Where the number of a tag's current index chunk is kept. */
+export function tagHeadKey(keyPrefix: string, tag: string): string {
+  return createHash('md5').update(`${keyPrefix}\0taghead\0${tag}`).digest('hex');
+}
+
+/** Tags whose current chunk number this process remembers (dropped whole when full). */
+const HEADS_MAX = 10_000;
+
+export interface TagIndex {
+  /** Adds a stored page's key to the index of each of its tags. */
+  index(key: string, tags: readonly string[]): Promise<void>;
+  /** Deletes every page stored with one of these tags, and the tags' indexes; returns the page keys deleted. */
+  purge(tags: readonly string[]): Promise<string[]>;
+}
+
+export function createTagIndex(store: CacheStore, keyPrefix: string, metrics: CacheMetrics): TagIndex {
+  // A tag's page keys, space-separated, are appended to chunk h of the tag's index; when the store refuses
+  // a chunk (memcached's item size), writers move to chunk h+1 and record h+1 at the tag's head key.
+  // Purge reads chunks 0..h and any present past h. Indexes never expire (memcached may evict them under memory pressure, which
+  // then loses that tag's purge: size memcached so it does not evict).
+  // Every store appends its key again (a purge made by another process cannot be seen from here, so no
+  // in-process shortcut may skip it); duplicates cost a few bytes and are dropped when a purge reads them.
+  let heads = new Map<string, number>();
+  function rememberHead(tag: string, head: number): void {
+    if (heads.size >= HEADS_MAX) heads = new Map();
+    heads.set(tag, head);
+  }
+
+  async function storedHead(tag: string): Promise<number> {
+    const hk = tagHeadKey(keyPrefix, tag);
+    store.evictLocal(hk);
+    const v = await store.get(hk);
+    const n = v === undefined ? 0 : Number(v.value.toString('latin1'));
+    return Number.isSafeInteger(n) && n >= 0 ? n : 0;
+  }
+
+  async function headOf(tag: string): Promise<number> {
+    return heads.get(tag) ?? (await storedHead(tag));
+  }
+
+  return {
+    async index(key: string, tags: readonly string[]): Promise<void> {
+      const member = Buffer.from(`${key} `);
+      for (const tag of tags) {
+        let head = await headOf(tag);
+        for (let tries = 0; tries < 4; tries++) {
+          const chunk = tagIndexKey(keyPrefix, tag, head);
+          // append keeps the chunk's own expiry; add creates it (never expiring) the first time.
+          if ((await store.append(chunk, member)) || (await store.add(chunk, member, 0, 0)) === true) {
+            rememberHead(tag, head);
+            break;
+          }
+          // The chunk exists but took no more (full), or a race: move on to the next chunk, never behind
+          // one another process already moved to. Only a head that memcached holds is trusted: a purge
+          // reads chunks up to it.
+          const next = Math.max(head + 1, await storedHead(tag));
+          if (!(await store.set(tagHeadKey(keyPrefix, tag), Buffer.from(String(next)), 0, 0))) {
+            heads.delete(tag);
+            break;
+          }
+          head = next;
+          rememberHead(tag, head);
+        }
+      }
+    },
+
+    async purge(tags: readonly string[]): Promise<string[]> {
+      const out: string[] = [];
+      for (const tag of tags) {
+        heads.delete(tag);
+        const head = await storedHead(tag);
+        const keys = new Set<string>();
+        // Chunks 0..head, and on past the head while chunks are there: writers racing to move the head can
+        // leave it behind a chunk already in use (a plain set, last writer wins), and a purge must not miss it.
+        for (let chunk = 0; ; chunk++) {
+          const ik = tagIndexKey(keyPrefix, tag, chunk);
+          store.evictLocal(ik);
+          const index = await store.get(ik);
+          if (index === undefined) {
+            if (chunk >= head) break;
+            continue;
+          }
+          await store.delete(ik);
+          for (const k of index.value.toString('latin1').split(' ')) if (k.length === 32) keys.add(k);
+        }
+        for (const key of keys) {
+          await store.delete(key);
+          metrics.purged.labels('tag').inc();
+          out.push(key);
+        }
+      }
+      return out;
+    },
+  };
+}
