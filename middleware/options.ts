@@ -2,7 +2,7 @@
 // every field once, at pageCache() time, with the shared validators, and precomputes what requests use.
 import type { Registry } from 'prom-client';
 import type { EntryFormat } from '../src/core/entry';
-import { DEFAULT_GZIP_FLAG, ENVELOPE_FLAG } from '../src/core/entry';
+import { DEFAULT_GZIP_FLAG } from '../src/core/entry';
 import { ConfigError } from '../src/core/errors';
 import { resolveRequestPolicy } from '../src/core/request-policy';
 import type { CacheableMethod, ResolvedRequestPolicy } from '../src/core/request-policy';
@@ -11,6 +11,7 @@ import {
   byteSize,
   describe,
   integerIn,
+  memcachedGzipFlag,
   nonNegativeInt,
   oneOf,
   plainObject,
@@ -176,10 +177,7 @@ export function resolveMiddlewareOptions(input: Readonly<MiddlewareOptions> = {}
   if (memoryBytes !== 0 && memoryBytes < 64 * 1024) {
     throw new ConfigError(`memoryBytes must be 0 (no L1) or at least 64 KiB, got ${describe(o.memoryBytes)}`);
   }
-  const gzipFlag = o.gzipFlag === undefined ? DEFAULT_GZIP_FLAG : integerIn('gzipFlag', o.gzipFlag, 0, 0xffff);
-  if ((gzipFlag & ENVELOPE_FLAG) !== 0) {
-    throw new ConfigError(`gzipFlag must not use the envelope bit 0x100 (raw entries would read as envelopes), got ${gzipFlag}`);
-  }
+  const gzipFlag = o.gzipFlag === undefined ? DEFAULT_GZIP_FLAG : memcachedGzipFlag('gzipFlag', o.gzipFlag);
   const rawContentType = o.rawContentType === undefined ? 'text/html; charset=utf-8' : o.rawContentType;
   if (typeof rawContentType !== 'string' || rawContentType === '') {
     throw new ConfigError(`rawContentType must be a non-empty string, got ${describe(rawContentType)}`);

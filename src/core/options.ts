@@ -1,5 +1,6 @@
 // Shared option validators: every check of user input goes through here, so messages read alike:
 // "<path> must be <expectation>, got <value>". They throw ConfigError at construction, never per request.
+import { ENVELOPE_FLAG } from './entry';
 import { ConfigError } from './errors';
 
 export function describe(value: unknown): string {
@@ -38,6 +39,19 @@ export function nonNegativeInt(path: string, value: unknown, max = Number.MAX_SA
 
 export function port(path: string, value: unknown, allowZero = false): number {
   return integerIn(path, value, allowZero ? 0 : 1, 65535);
+}
+
+/**
+ * The memcached flag that marks a raw body as gzip (nginx's memcached_gzip_flag): an integer from min to
+ * 0xffff that leaves ENVELOPE_FLAG clear. With that bit a raw gzip page would be read back as an envelope,
+ * fail to decode and be deleted on its first read. The middleware, the edge and nginx-conf all check here.
+ */
+export function memcachedGzipFlag(path: string, value: unknown, min = 0): number {
+  const flag = integerIn(path, value, min, 0xffff);
+  if ((flag & ENVELOPE_FLAG) !== 0) {
+    throw new ConfigError(`${path} must not use the envelope bit 0x100 (raw entries would read as envelopes), got ${flag}`);
+  }
+  return flag;
 }
 
 const SIZE = /^(\d+)\s*(b|k|kb|kib|m|mb|mib|g|gb|gib)?$/i;

@@ -44,6 +44,19 @@ describe('resolveEdgeOptions', () => {
     expect(() => resolveEdgeOptions(input)).toThrow(message);
   });
 
+  // Bug: the edge took a gzipFlag with the envelope bit (0x100), so with format 'raw' every gzip page was
+  // stored flagged as an envelope, failed to decode on its first read and was deleted. The middleware refused it.
+  it.each([256, '258', 0x1102])('refuses gzipFlag %j, which sets the envelope bit (raw pages were deleted on their first read)', (gzipFlag) => {
+    const input = { origin: 'http://a:1', format: 'raw', gzipFlag };
+    expect(() => resolveEdgeOptions(input)).toThrow(ConfigError);
+    expect(() => resolveEdgeOptions(input)).toThrow(/^gzipFlag must not use the envelope bit 0x100 \(raw entries would read as envelopes\), got \d+$/);
+  });
+
+  it('takes a gzipFlag clear of the envelope bit', () => {
+    expect(resolveEdgeOptions({ origin: 'http://a:1', format: 'raw', gzipFlag: 4 }).gzipFlag).toBe(4);
+    expect(resolveEdgeOptions({ origin: 'http://a:1', gzipFlag: '0' }).gzipFlag).toBe(0);
+  });
+
   it('does not change the caller’s object', () => {
     const input = { origin: ['http://a:1', 'http://b:2'], hosts: 'Example.com,www.example.com' };
     const copy = JSON.parse(JSON.stringify(input)) as unknown;

@@ -11,6 +11,7 @@ import {
   boolean,
   byteSize,
   integerIn,
+  memcachedGzipFlag,
   nonNegativeInt,
   oneOf,
   plainObject,
@@ -52,7 +53,7 @@ export interface EdgeOptions {
   format?: string;
   /** Content-Type for raw entries, as nginx's default_type ('text/html; charset=utf-8'). */
   defaultContentType?: string;
-  /** memcached flag that marks gzip raw bodies, as nginx's memcached_gzip_flag (2). */
+  /** memcached flag that marks gzip raw bodies, as nginx's memcached_gzip_flag (2); 0 to 0xffff without the envelope bit 0x100. */
   gzipFlag?: number | string;
   /** Largest page stored, bytes or '1m' (1 MiB: memcached's default item size). */
   maxEntryBytes?: number | string;
@@ -271,7 +272,7 @@ export function resolveEdgeOptions(input: Readonly<EdgeOptions>): ResolvedEdgeOp
     keyPrefix,
     format,
     defaultContentType: o.defaultContentType ?? 'text/html; charset=utf-8',
-    gzipFlag: has(o, 'gzipFlag') ? integerIn('gzipFlag', o.gzipFlag, 0, 0xffff) : DEFAULT_GZIP_FLAG,
+    gzipFlag: has(o, 'gzipFlag') ? memcachedGzipFlag('gzipFlag', o.gzipFlag) : DEFAULT_GZIP_FLAG,
     maxEntryBytes,
     policy: {
       defaultTtlSeconds: has(o, 'ttl') ? nonNegativeInt('ttl', o.ttl, 10 * 365 * 86400) : 120,

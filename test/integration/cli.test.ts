@@ -40,6 +40,9 @@ describe('bad configuration fails at start, naming the flag', () => {
     [['serve', '--origin', 'http://127.0.0.1:1/path'], /--origin .* no path/],
     [['serve', '--origin', 'http://127.0.0.1:1', '--admin-token', 'short'], /--admin-token .* at least 16 characters/],
     [['serve', '--origin', 'http://127.0.0.1:1', '--hosts', 'example.com:80'], /--hosts .* is not a host name/],
+    // Bug: the envelope bit in the gzip flag made every raw page be deleted on its first read.
+    [['serve', '--origin', 'http://127.0.0.1:1', '--format', 'raw', '--gzip-flag', '256'], /--gzip-flag \(EDGE_GZIP_FLAG\) must not use the envelope bit 0x100/],
+    [['nginx-conf', '--gzip-flag', '256'], /--gzip-flag must not use the envelope bit 0x100/],
     [['frobnicate'], /unknown command 'frobnicate'/],
   ])('%j', async (args, message) => {
     const r = await cli(args);
