@@ -26,8 +26,9 @@ import type { CaptureSink, CaptureSkipReason, ResponseCapture } from './capture'
 import { resolveMiddlewareOptions } from './options';
 import type { MiddlewareOptions, ResolvedMiddlewareOptions } from './options';
 import { acceptsEncoding } from '../src/core/accept';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { acquireLock, isMarkedUncacheable, lockKeyFor, markUncacheable, releaseLock } from '../src/core/lock';
+import { endFill, takeFillTurn } from '../src/core/fill';
+import type { FillEnd } from '../src/core/fill';
+import { HitForMiss } from '../src/core/hit-for-miss';
 import { decideRequest, invalidatedUris, isCookieFree, isUnsafeMethod } from '../src/core/request-policy';
 
 export { DEFAULT_BYPASS_COOKIES, resolveMiddlewareOptions } from './options';
@@ -71,6 +72,8 @@ interface Context {
   /** False for the embedded in-process store: a getSync miss is final, no promise needed. */
   readonly hasAsyncTier: boolean;
   readonly flight: SingleFlight<undefined>;
+  /** Pages whose last render may not be shared: their misses render at once, without coalescing. */
+  readonly hitForMiss: HitForMiss;
   readonly sink: CaptureSink<MissState>;
   readonly metrics: CacheMetrics;
   readonly requests: Readonly<Record<CacheStatus, { inc(): void }>>;
@@ -80,20 +83,18 @@ interface Context {
 }
 
 /** Per-miss state carried by the capture (fixed shape). */
-/** How a render under the fill lock ended: stored, not storable for anyone (hit-for-miss), or neither. */
-type FillOutcome = boolean | 'uncacheable';
-
 interface MissState {
   readonly ctx: Context;
   readonly req: CacheRequest;
   readonly key: string;
   readonly now: number;
   decision: StoreDecision | undefined;
-  /**
-   * Resolves the single-flight entry that coalesced requests wait on (a no-op when not leading); told
-   * whether the page was stored, which decides how a held fill lock is let go.
-   */
-  release: (outcome?: FillOutcome) => void;
+  /** Wakes the requests in this process coalesced onto this render (undefined: none can be). */
+  readonly wake: ((value: undefined) => void) | undefined;
+  /** Whether this render holds the page's fill lock in memcached. */
+  readonly locked: boolean;
+  /** Several paths may report the end of one render (not stored at head time, then skipped); the first counts. */
+  ended: boolean;
 }
 
 function noop(): void {}
@@ -138,6 +139,7 @@ export function pageCache(options: Readonly<MiddlewareOptions> = {}): PageCacheM
     opts,
     cache,
     hasAsyncTier: store.kind !== 'memory',
+    hitForMiss: new HitForMiss(),
     flight: createSingleFlight<undefined>(function joined() {
       metrics.coalesced.inc();
     }),
@@ -339,88 +341,59 @@ function restoreHeaders(res: ServerResponse, headers: OutgoingHttpHeaders): void
   }
 }
 
-/** miss: coalesce onto a render in flight, or render through the app and capture the response. */
+/**
+ * miss: coalesce onto a render in flight, or lead one. The leader's render is the one fill path of the
+ * core: single-flight here, the fill lock across processes (src/core/fill.ts), hit-for-miss for pages
+ * that may not be shared. A HEAD miss is rendered by the app and never stored (RFC 9111 §3).
+ */
 function miss(ctx: Context, req: CacheRequest, res: ServerResponse, next: NextFunction, key: string, now: number, status: CacheStatus): void {
-  if (ctx.opts.coalesce) {
-    const pending = ctx.flight.pending(key);
-    if (pending !== undefined) {
-      follow(ctx, req, res, next, key, pending, status).catch(noop);
-      return;
-    }
-  }
-  if (ctx.opts.coalesce && ctx.hasAsyncTier && req.method === 'GET') {
-    leadShared(ctx, req, res, next, key, now, status).catch(function leadFailed(err: unknown) {
-      lookupFailed(ctx, err);
-      if (!res.headersSent) render(ctx, req, res, next, key, now, status, false);
-    });
+  if (!ctx.opts.coalesce || ctx.hitForMiss.has(key, now)) {
+    render(ctx, req, res, next, key, now, status, undefined, false);
     return;
   }
-  render(ctx, req, res, next, key, now, status, ctx.opts.coalesce);
+  const pending = ctx.flight.pending(key);
+  if (pending !== undefined) {
+    follow(ctx, req, res, next, key, pending, status).catch(noop);
+    return;
+  }
+  if (req.method !== 'GET') {
+    render(ctx, req, res, next, key, now, status, undefined, false);
+    return;
+  }
+  const wake = ctx.flight.hold(key);
+  if (!ctx.hasAsyncTier) {
+    render(ctx, req, res, next, key, now, status, wake, false);
+    return;
+  }
+  leadShared(ctx, req, res, next, key, now, status, wake).catch(function leadFailed(err: unknown) {
+    // Only a broken custom store gets here; the page is rendered as if there were no cache.
+    lookupFailed(ctx, err);
+    if (!res.headersSent) render(ctx, req, res, next, key, now, status, wake, false);
+    else wake(undefined);
+  });
 }
 
 /**
- * The leader of a miss when the store is shared (memcached): takes the page's fill lock there, so one
- * process among all those sharing memcached renders it. If another holds the lock, waits for its page
- * (bounded by coalesceWaitMs), then renders itself rather than hang. Followers in this process wait on
- * this leader through the single-flight map meanwhile.
+ * The leader of a miss when the store is shared (memcached): takes its turn under the page's fill lock, so
+ * one process among all those sharing memcached renders it; a page another stored meanwhile is served.
+ * Followers in this process wait on this leader through the single-flight map meanwhile.
  */
-async function leadShared(ctx: Context, req: CacheRequest, res: ServerResponse, next: NextFunction, key: string, now: number, status: CacheStatus): Promise<void> {
-  let release: () => void = noop;
-  const done = new Promise<undefined>(function leading(resolve) {
-    release = function released() {
-      resolve(undefined);
-    };
+async function leadShared(ctx: Context, req: CacheRequest, res: ServerResponse, next: NextFunction, key: string, now: number, status: CacheStatus, wake: (value: undefined) => void): Promise<void> {
+  const turn = await takeFillTurn(ctx.cache, key, ctx.opts.coalesceWaitMs, function clientGone() {
+    return res.destroyed;
   });
-  ctx.flight.run(key, function rendered() {
-    return done;
-  }).catch(noop);
-  const store = ctx.cache.store;
-  const lockKey = lockKeyFor(ctx.cache.keyPrefix, key);
-  const lockSeconds = ctx.opts.coalesceWaitMs / 1000;
-  let lock = await acquireLock(store, lockKey, lockSeconds);
-  const deadline = Date.now() + ctx.opts.coalesceWaitMs;
-  while (lock === 'held' && Date.now() < deadline && !res.destroyed) {
-    // Uncacheable last time (hit-for-miss): nothing to wait for, render now.
-    if (await isMarkedUncacheable(store, lockKey)) break;
-    await sleep(LOCK_POLL_MS);
-    lock = await acquireLock(store, lockKey, lockSeconds);
-    // Looked for after the add, so a holder that stored the page and let go just before it is seen (else
-    // the page would be rendered twice). Past this process's L1, which may hold the stale copy.
-    store.evictLocal(key);
-    let entry: CacheEntry | undefined;
-    try {
-      entry = await ctx.cache.get(key);
-    } catch (err) {
-      lookupFailed(ctx, err);
-    }
-    if (entry !== undefined && serveIfFresh(ctx, req, res, next, key, entry, Date.now())) {
-      if (lock === 'acquired') releaseLock(store, lockKey);
-      release();
-      return;
-    }
-  }
-  const held = lock === 'acquired';
-  let finished = false;
-  const finish = function finishFill(outcome?: FillOutcome): void {
-    // Several paths may report the end of one render (not stored at head time, then skipped); the first counts.
-    if (finished) return;
-    finished = true;
-    release();
-    if (!held) return;
-    // Not storable for anyone (private, Set-Cookie, too large...): leave the hit-for-miss mark so other
-    // processes render at once instead of queueing behind the lock. Stored, a client abort, a store fault,
-    // or the client's own no-store: just let the lock go.
-    if (outcome === 'uncacheable') markUncacheable(store, lockKey);
-    else releaseLock(store, lockKey);
-  };
-  if (res.destroyed) {
-    finish();
+  if (turn.kind === 'found' && serveIfFresh(ctx, req, res, next, key, turn.entry, Date.now())) {
+    wake(undefined);
     return;
   }
-  render(ctx, req, res, next, key, now, status, false, finish);
+  const locked = turn.kind === 'produce' && turn.locked;
+  if (res.destroyed) {
+    endFill(ctx.cache, key, locked, 'other');
+    wake(undefined);
+    return;
+  }
+  render(ctx, req, res, next, key, now, status, wake, locked);
 }
-
-const LOCK_POLL_MS = 10;
 
 function render(
   ctx: Context,
@@ -430,29 +403,24 @@ function render(
   key: string,
   now: number,
   status: CacheStatus,
-  lead: boolean,
-  release: (outcome?: FillOutcome) => void = noop,
+  wake: ((value: undefined) => void) | undefined,
+  locked: boolean,
 ): void {
   markStatus(ctx, res, status);
-  // RFC 9111 §3: only GET responses are stored here; a HEAD miss is served by the app and not stored.
-  if (req.method !== 'GET') release();
   if (req.method === 'GET') {
-    const state: MissState = { ctx, req, key, now, decision: undefined, release };
-    if (lead) {
-      let release: () => void = noop;
-      const done = new Promise<undefined>(function leading(resolve) {
-        release = function released() {
-          resolve(undefined);
-        };
-      });
-      state.release = release;
-      ctx.flight.run(key, function rendered() {
-        return done;
-      }).catch(noop);
-    }
+    const state: MissState = { ctx, req, key, now, decision: undefined, wake, locked, ended: false };
     captureResponse(res, state, ctx.sink, ctx.opts.maxEntryBytes);
   }
   next();
+}
+
+/** The end of a render: hit-for-miss if its page may not be shared, the fill lock let go, waiters woken. */
+function endRender(state: MissState, end: FillEnd): void {
+  if (state.ended) return;
+  state.ended = true;
+  if (end === 'uncacheable') state.ctx.hitForMiss.mark(state.key, Date.now());
+  endFill(state.ctx.cache, state.key, state.locked, end);
+  state.wake?.(undefined);
 }
 
 /** Waits (bounded) for the render in flight, then serves what it stored, or renders itself. */
@@ -472,7 +440,7 @@ async function follow(ctx: Context, req: CacheRequest, res: ServerResponse, next
     lookupFailed(ctx, err);
   }
   if (entry !== undefined && serveIfFresh(ctx, req, res, next, key, entry, now)) return;
-  render(ctx, req, res, next, key, now, status, false);
+  render(ctx, req, res, next, key, now, status, undefined, false);
 }
 
 /**
@@ -493,7 +461,7 @@ function isSecure(req: IncomingMessage): boolean {
 
 function notStored(state: MissState, reason: NotStoredReason): void {
   state.ctx.notStored[reason].inc();
-  state.release(isResponseReason(reason) ? 'uncacheable' : false);
+  endRender(state, isResponseReason(reason) ? 'uncacheable' : 'other');
 }
 
 /** The store step of a miss, as a capture sink: decide at headers time, write after 'finish'. */
@@ -523,7 +491,7 @@ const MISS_SINK: CaptureSink<MissState> = {
     const state = capture.data;
     const decision = state.decision;
     if (decision === undefined || !decision.store) {
-      state.release();
+      endRender(state, 'other');
       return;
     }
     // Middlewares mounted before this one (express-session, cookie-session, helmet...) add their headers in
@@ -555,16 +523,18 @@ const MISS_SINK: CaptureSink<MissState> = {
       format: state.ctx.opts.format,
     };
     // Off the client's path: the response has finished. put() never rejects; a fault is counted by the store.
-    state.ctx.cache.put(state.key, entry).then(state.release, function putFailed(err: unknown) {
+    state.ctx.cache.put(state.key, entry).then(function putDone(ok: boolean) {
+      endRender(state, ok ? 'stored' : 'other');
+    }, function putFailed(err: unknown) {
       state.ctx.metrics.storeErrors.labels('l2', 'set', 'ERR_STORE').inc();
       state.ctx.log.warn({ key: state.key, err: err instanceof Error ? err.message : String(err) }, 'cache write failed');
-      state.release();
+      endRender(state, 'other');
     });
   },
   onSkip(capture: ResponseCapture<MissState>, reason: CaptureSkipReason): void {
     const state = capture.data;
     if (reason === 'too-large') state.ctx.notStored['too-large'].inc();
     else if (reason === 'aborted') state.ctx.aborted.inc();
-    state.release(reason === 'too-large' ? 'uncacheable' : false);
+    endRender(state, reason === 'too-large' ? 'uncacheable' : 'other');
   },
 };

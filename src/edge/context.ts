@@ -3,6 +3,7 @@
 import type { Dispatcher } from 'undici';
 import type { PageCache } from '../core/cache';
 import type { SingleFlight } from '../core/coalesce';
+import type { HitForMiss } from '../core/hit-for-miss';
 import type { CacheEntry } from '../core/entry';
 import type { Logger } from '../core/logger';
 import type { CacheMetrics } from '../core/metrics';
@@ -48,7 +49,7 @@ export interface EdgeContext {
    * Keys whose last fill answered with a page that may not be stored, until when (ms): for those, misses
    * go straight to the origin instead of waiting on a coalesced fill (Varnish's hit-for-miss). Bounded.
    */
-  readonly uncacheable: Map<string, number>;
+  readonly uncacheable: HitForMiss;
   /** Told the keys an unsafe request invalidated here, so other workers can drop their copies. */
   readonly onInvalidate: ((keys: readonly string[]) => void) | undefined;
   /** Set when SIGTERM starts a drain: /healthz answers 503. */

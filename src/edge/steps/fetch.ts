@@ -4,9 +4,9 @@
 import { compressEntry } from '../../core/compress';
 import { OriginError } from '../../core/errors';
 import { storableHeaders } from '../../core/headers';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { acquireLock, HIT_FOR_MISS_SECONDS, isMarkedUncacheable, lockKeyFor, markUncacheable, releaseLock } from '../../core/lock';
-import { canServeStaleOnError, decideStore, freshness, isResponseReason } from '../../core/policy';
+import { endFill, takeFillTurn } from '../../core/fill';
+import type { FillEnd } from '../../core/fill';
+import { canServeStaleOnError, decideStore, isResponseReason } from '../../core/policy';
 import type { CacheEntry } from '../../core/entry';
 import type { EdgeContext, FetchOutcome } from '../context';
 import { originRequestHeaders } from '../forward';
@@ -79,49 +79,27 @@ export async function fillFromOrigin(ctx: EdgeContext, tx: Transaction): Promise
   return { kind: 'page', entry, stored: written !== undefined, written: written ?? NOT_WRITTEN };
 }
 
-const POLL_MS = 10;
-
 /**
- * The fill of this process's leader for a key. With a shared store, it first takes the key's fill lock in
- * memcached; if another edge or worker holds it, it waits for that one's page to appear (bounded by
- * lockTimeoutMs), taking the lock itself if it is released without a page, and fetches on its own when
- * the wait runs out rather than hang. A store fault (lock state unknown) means fetching at once.
+ * The fill of this process's leader for a key. With a shared store it first takes its turn under the
+ * key's fill lock (src/core/fill.ts): another edge or worker's page may arrive meanwhile, else it fetches,
+ * holding the lock until the page is in memcached so waiters find it when the lock goes.
  */
 export async function fillShared(ctx: EdgeContext, tx: Transaction): Promise<FetchOutcome> {
   const { cache, opts } = ctx;
   if (!ctx.sharedStore || !opts.coalesce) return fillFromOrigin(ctx, tx);
-  const store = cache.store;
-  const lockKey = lockKeyFor(cache.keyPrefix, tx.key);
-  const lockSeconds = opts.lockTimeoutMs / 1000;
-  let state = await acquireLock(store, lockKey, lockSeconds);
-  const deadline = Date.now() + opts.lockTimeoutMs;
-  while (state === 'held' && Date.now() < deadline) {
-    // Uncacheable last time (hit-for-miss): nothing to wait for, fetch now.
-    if (await isMarkedUncacheable(store, lockKey)) return fillFromOrigin(ctx, tx);
-    await sleep(POLL_MS);
-    state = await acquireLock(store, lockKey, lockSeconds);
-    // Looked for after the add, so a holder that stored the page and let go just before it is seen (else
-    // the page would be fetched twice). Past this process's L1, which may hold the stale copy.
-    store.evictLocal(tx.key);
-    const entry = await cache.get(tx.key);
-    if (entry !== undefined && freshness(entry, Date.now()) === 'fresh') {
-      if (state === 'acquired') releaseLock(store, lockKey);
-      ctx.metrics.coalesced.inc();
-      return { kind: 'page', entry, stored: false };
-    }
+  const turn = await takeFillTurn(cache, tx.key, opts.lockTimeoutMs);
+  if (turn.kind === 'found') {
+    ctx.metrics.coalesced.inc();
+    return { kind: 'page', entry: turn.entry, stored: false };
   }
-  if (state !== 'acquired') return fillFromOrigin(ctx, tx);
-  let outcome: FetchOutcome | undefined;
+  let end: FillEnd = 'other';
   try {
-    outcome = await fillFromOrigin(ctx, tx);
-    // Hold the lock until the page is in memcached, so waiters find it when the lock goes.
+    const outcome = await fillFromOrigin(ctx, tx);
     if (outcome.kind === 'page' && outcome.stored) await outcome.written;
+    end = outcome.kind === 'own' && outcome.uncacheable ? 'uncacheable' : 'stored';
     return outcome;
   } finally {
-    // A page that answered but may not be stored leaves the hit-for-miss mark; an origin error does not
-    // (the next fill should still be coalesced).
-    if (outcome !== undefined && outcome.kind === 'own' && outcome.uncacheable) markUncacheable(store, lockKey);
-    else releaseLock(store, lockKey);
+    endFill(cache, tx.key, turn.locked, end);
   }
 }
 
@@ -138,19 +116,13 @@ function staleOrError(tx: Transaction, err: unknown): StepName {
   return originFailed(tx, err);
 }
 
-const UNCACHEABLE_MAX = 10_000;
-
 function useOutcome(tx: Transaction, outcome: FetchOutcome, mine: boolean): StepName {
   if (outcome.kind === 'page') {
     tx.entry = outcome.entry;
     return 'deliver';
   }
   const response = outcome.response;
-  if (mine && outcome.uncacheable) {
-    const marks = tx.ctx.uncacheable;
-    if (marks.size >= UNCACHEABLE_MAX) marks.clear();
-    marks.set(tx.key, Date.now() + HIT_FOR_MISS_SECONDS * 1000);
-  }
+  if (mine && outcome.uncacheable) tx.ctx.uncacheable.mark(tx.key, Date.now());
   // RFC 5861 §4: an origin 5xx is an error a stale entry may stand in for.
   if (isServerError(response.statusCode) && tx.entry !== undefined && canServeStaleOnError(tx.entry, Date.now())) {
     if (mine) response.body.dump().catch(ignore);
@@ -170,12 +142,8 @@ const NOT_WRITTEN: Promise<boolean> = Promise.resolve(false);
 
 export function fetch(tx: Transaction): StepName | Promise<StepName> {
   const ctx = tx.ctx;
-  const mark = ctx.uncacheable.get(tx.key);
-  if (mark !== undefined) {
-    // Hit-for-miss: this page was just found uncacheable; fetch it for this client alone, no waiting.
-    if (mark > Date.now()) return 'pass';
-    ctx.uncacheable.delete(tx.key);
-  }
+  // Hit-for-miss: this page was just found uncacheable; fetch it for this client alone, no waiting.
+  if (ctx.uncacheable.has(tx.key, Date.now())) return 'pass';
   if (ctx.opts.coalesce) {
     const pending = ctx.inflight.pending(tx.key);
     if (pending !== undefined) {
