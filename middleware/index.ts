@@ -62,7 +62,7 @@ export interface PageCacheMiddleware {
 }
 
 const NOT_STORED_REASONS = [
-  'method', 'authorization', 'status', 'no-store', 'request-no-store', 'private', 'no-cache', 'set-cookie', 'vary', 'request-cookie', 'not-storable', 'no-freshness', 'too-large',
+  'method', 'authorization', 'status', 'no-store', 'request-no-store', 'private', 'no-cache', 'set-cookie', 'vary', 'request-cookie', 'not-storable', 'no-freshness', 'too-large', 'truncated',
 ] as const satisfies readonly NotStoredReason[];
 
 /** Everything the request path needs, built once in the factory. */
@@ -481,8 +481,10 @@ const MISS_SINK: CaptureSink<MissState> = {
       return false;
     }
     state.decision = decision;
-    // Tells an edge in front that this page is stored here, so it does not write it again.
-    capture.res.setHeader(STORED_BY_ORIGIN, '1');
+    // Tells an edge in front that this page is stored in the memcached it reads, so it does not write it
+    // again. Only for a shared store: with the in-process one the edge would never see the page, and must
+    // store it itself. (The write comes after the response; if it fails, the edge misses once more.)
+    if (ctx.hasAsyncTier) capture.res.setHeader(STORED_BY_ORIGIN, '1');
     // The tags are in the entry now; an edge in front will not store this page, so the header stays internal.
     if (headers[SURROGATE_KEY] !== undefined) capture.res.removeHeader(SURROGATE_KEY);
     return true;
@@ -502,6 +504,12 @@ const MISS_SINK: CaptureSink<MissState> = {
     const final = decideStore({ method: req.method ?? 'GET', url: requestTarget(req), headers: req.headers, cookieFree: cookieFree(ctx, req) }, { status: capture.status, headers: finalHeaders }, ctx.opts.policy);
     if (!final.store) {
       notStored(state, final.reason);
+      return;
+    }
+    // A route that declared more bytes than it wrote sent its client a cut page: never a HIT for the next.
+    const declared = capture.headers['content-length'];
+    if (declared !== undefined && capture.status !== 204 && Number(declared) !== body.length) {
+      notStored(state, 'truncated');
       return;
     }
     const headers = storableHeaders(capture.headers);

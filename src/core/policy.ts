@@ -33,7 +33,9 @@ export type NotStoredReason =
   | 'request-cookie'
   | 'not-storable'
   | 'no-freshness'
-  | 'too-large';
+  | 'too-large'
+  /** The body ended short of its own Content-Length: the client got a cut page; never stored. */
+  | 'truncated';
 
 export type StoreDecision =
   | {
@@ -202,5 +204,6 @@ export function ageSeconds(storedAt: number, now: number): number {
 
 /** Reasons that come from the response itself: the page would not be storable for anyone (hit-for-miss). */
 export function isResponseReason(reason: NotStoredReason): boolean {
-  return reason !== 'request-no-store' && reason !== 'request-cookie' && reason !== 'method' && reason !== 'authorization';
+  // A cut body is a fault of this one response, like an origin error: the next fill should still be coalesced.
+  return reason !== 'request-no-store' && reason !== 'request-cookie' && reason !== 'method' && reason !== 'authorization' && reason !== 'truncated';
 }

@@ -72,7 +72,7 @@ function mountRoutes(app: ReturnType<ExpressModule>, express: ExpressModule, run
 }
 
 /** Headers whose value moves per request or per cache hop; everything else must be what the app sent. */
-const PER_REQUEST = new Set(['x-edge-page-cache-stored', 'date', 'x-cache', 'cache-status', 'age', 'x-response-time', 'connection', 'keep-alive']);
+const PER_REQUEST = new Set(['date', 'x-cache', 'cache-status', 'age', 'x-response-time', 'connection', 'keep-alive']);
 
 /** Framing aside: a page the app streamed chunked is stored whole and served with its Content-Length. */
 function appHeaders(h: IncomingHttpHeaders): Record<string, unknown> {
