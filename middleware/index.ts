@@ -127,7 +127,7 @@ export function pageCache(options: Readonly<MiddlewareOptions> = {}): PageCacheM
     store,
     keyPrefix: opts.keyPrefix,
     format: opts.format,
-    raw: { defaultContentType: opts.rawContentType, gzipFlag: opts.gzipFlag, ttlSeconds: opts.policy.defaultTtlSeconds },
+    raw: { defaultContentType: opts.defaultContentType, gzipFlag: opts.gzipFlag, ttlSeconds: opts.policy.defaultTtlSeconds },
     maxEntryBytes: opts.maxEntryBytes,
     metrics,
   });
@@ -379,7 +379,7 @@ function miss(ctx: Context, req: CacheRequest, res: ServerResponse, next: NextFu
  * Followers in this process wait on this leader through the single-flight map meanwhile.
  */
 async function leadShared(ctx: Context, req: CacheRequest, res: ServerResponse, next: NextFunction, key: string, now: number, status: CacheStatus, wake: (value: undefined) => void): Promise<void> {
-  const turn = await takeFillTurn(ctx.cache, key, ctx.opts.coalesceWaitMs, function clientGone() {
+  const turn = await takeFillTurn(ctx.cache, key, ctx.opts.lockTimeoutMs, function clientGone() {
     return res.destroyed;
   });
   if (turn.kind === 'found' && serveIfFresh(ctx, req, res, next, key, turn.entry, Date.now())) {
@@ -427,7 +427,7 @@ function endRender(state: MissState, end: FillEnd): void {
 async function follow(ctx: Context, req: CacheRequest, res: ServerResponse, next: NextFunction, key: string, pending: Promise<undefined>, status: CacheStatus): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
   const waited = new Promise<void>(function bounded(resolve) {
-    timer = setTimeout(resolve, ctx.opts.coalesceWaitMs);
+    timer = setTimeout(resolve, ctx.opts.lockTimeoutMs);
   });
   await Promise.race([pending, waited]);
   clearTimeout(timer);

@@ -24,10 +24,10 @@ describe('resolveMiddlewareOptions defaults', () => {
     expect(o.memcachedRetryAfterMs).toBe(2000);
     expect(o.memoryBytes).toBe(64 * MiB);
     expect(o.l1TtlSeconds).toBe(2);
-    expect(o.rawContentType).toBe('text/html; charset=utf-8');
+    expect(o.defaultContentType).toBe('text/html; charset=utf-8');
     expect(o.gzipFlag).toBe(2);
     expect(o.coalesce).toBe(true);
-    expect(o.coalesceWaitMs).toBe(10_000);
+    expect(o.lockTimeoutMs).toBe(10_000);
     expect(Object.isFrozen(o)).toBe(true);
   });
 
@@ -61,7 +61,7 @@ describe('resolveMiddlewareOptions rejects bad input, naming the option', () => 
     ['ttl', -1, /^ttl must be an integer from 0 to 31536000, got -1$/],
     ['ttl', 'soon', /^ttl must be an integer/],
     ['format', 'json', /^format must be one of 'envelope', 'raw', got 'json'$/],
-    ['maxEntryBytes', '2g', /^maxEntryBytes must be a byte size from 1024 to 1073741824/],
+    ['maxEntryBytes', '2g', /^maxEntryBytes must be a byte size from 1024 to 134217728/],
     ['maxEntryBytes', 'big', /^maxEntryBytes must be a byte size/],
     ['memcached', 'localhost', /^memcached: 'localhost' is not host:port/],
     ['memcachedTimeoutMs', 0, /^memcachedTimeoutMs must be an integer from 1 to 60000, got 0$/],

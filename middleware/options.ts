@@ -2,7 +2,6 @@
 // every field once, at pageCache() time, with the shared validators, and precomputes what requests use.
 import type { Registry } from 'prom-client';
 import type { EntryFormat } from '../src/core/entry';
-import { DEFAULT_GZIP_FLAG } from '../src/core/entry';
 import { ConfigError } from '../src/core/errors';
 import { resolveRequestPolicy } from '../src/core/request-policy';
 import type { CacheableMethod, ResolvedRequestPolicy } from '../src/core/request-policy';
@@ -18,8 +17,8 @@ import {
   positiveInt,
   rejectUnknownKeys,
 } from '../src/core/options';
-import { DEFAULT_STORABLE_STATUSES } from '../src/core/policy';
 import type { StorePolicyOptions } from '../src/core/policy';
+import { MAX_ENTRY_BYTES_LIMIT, MIDDLEWARE_KEYS, OPTION_TABLE } from '../src/core/option-table';
 import { parseServerList } from '../src/core/ring';
 import type { ServerAddress } from '../src/core/ring';
 import type { CacheStore } from '../src/core/store';
@@ -71,6 +70,8 @@ export interface MiddlewareOptions {
   /** Largest page stored, in bytes (number, or '512k', '1m'). Default 1 MiB, memcached's default item limit. */
   readonly maxEntryBytes?: number | string;
   /** Status codes that may be stored. Default 200, 203, 204, 300, 301, 308, 404, 410. */
+  readonly cacheStatuses?: readonly number[];
+  /** @deprecated the earlier name of cacheStatuses (the edge's name); still taken. */
   readonly statuses?: readonly number[];
   /** Deadline of each memcached call, in ms. Default 100. A hanging node costs this once, then is skipped. */
   readonly memcachedTimeoutMs?: number;
@@ -81,12 +82,16 @@ export interface MiddlewareOptions {
   /** Longest a page stays in the L1 in front of memcached, in seconds: how long a purge made elsewhere can go unseen. Default 2. */
   readonly l1TtlSeconds?: number;
   /** Content-Type of pages read back from raw entries (nginx's default_type). Default 'text/html; charset=utf-8'. */
+  readonly defaultContentType?: string;
+  /** @deprecated the earlier name of defaultContentType (the edge's name); still taken. */
   readonly rawContentType?: string;
   /** memcached flag marking gzip raw bodies (nginx's memcached_gzip_flag). Default 2. */
   readonly gzipFlag?: number;
   /** Concurrent misses for one page wait for the first render instead of rendering again. Default true. */
   readonly coalesce?: boolean;
-  /** Longest a coalesced request waits for the first render before rendering itself, in ms. Default 10000. */
+  /** Longest a coalesced request waits for the first render (here or in another process) before rendering itself, in ms. Default 10000. */
+  readonly lockTimeoutMs?: number;
+  /** @deprecated the earlier name of lockTimeoutMs (the edge's name); still taken. */
   readonly coalesceWaitMs?: number;
   /** prom-client registry for the edge_cache_* metrics. Default: the package's registry. */
   readonly registry?: Registry;
@@ -106,35 +111,26 @@ export interface ResolvedMiddlewareOptions {
   readonly memcachedRetryAfterMs: number;
   readonly memoryBytes: number;
   readonly l1TtlSeconds: number;
-  readonly rawContentType: string;
+  readonly defaultContentType: string;
   readonly gzipFlag: number;
   readonly coalesce: boolean;
-  readonly coalesceWaitMs: number;
+  readonly lockTimeoutMs: number;
   readonly registry: Registry | undefined;
 }
 
-const KNOWN: readonly (keyof MiddlewareOptions)[] = [
-  'memcached',
-  'store',
-  'ttl',
-  'keyPrefix',
-  'format',
-  'methods',
-  'bypassCookies',
-  'ignoreCookies',
-  'bypassPaths',
-  'maxEntryBytes',
-  'statuses',
-  'memcachedTimeoutMs',
-  'memcachedRetryAfterMs',
-  'memoryBytes',
-  'l1TtlSeconds',
-  'rawContentType',
-  'gzipFlag',
-  'coalesce',
-  'coalesceWaitMs',
-  'registry',
-];
+/** The table's middleware options, plus the earlier names still taken for three of them. */
+const ALIASES = { statuses: 'cacheStatuses', rawContentType: 'defaultContentType', coalesceWaitMs: 'lockTimeoutMs' } as const;
+const KNOWN: readonly string[] = [...MIDDLEWARE_KEYS, ...Object.keys(ALIASES)];
+const DEF = OPTION_TABLE;
+
+/** An option given under its name or its earlier one (not both). */
+function aliased<K extends keyof typeof ALIASES>(o: Readonly<MiddlewareOptions>, old: K): unknown {
+  const name = ALIASES[old];
+  const now = (o as Record<string, unknown>)[name];
+  const before = o[old];
+  if (now !== undefined && before !== undefined) throw new ConfigError(`${name} and ${old} are the same option (${old} is its earlier name): give one`);
+  return now ?? before;
+}
 
 function isCacheStore(value: unknown): value is CacheStore {
   if (typeof value !== 'object' || value === null) return false;
@@ -146,11 +142,13 @@ function isRegistry(value: unknown): value is Registry {
   return typeof value === 'object' && value !== null && typeof (value as { getSingleMetric?: unknown }).getSingleMetric === 'function';
 }
 
-function resolveStatuses(value: unknown): ReadonlySet<number> {
-  if (value === undefined) return new Set(DEFAULT_STORABLE_STATUSES);
-  if (!Array.isArray(value) || value.length === 0) throw new ConfigError(`statuses must be a non-empty list of status codes, got ${describe(value)}`);
+function resolveStatuses(o: Readonly<MiddlewareOptions>): ReadonlySet<number> {
+  const value = aliased(o, 'statuses');
+  if (value === undefined) return new Set(DEF.cacheStatuses.middleware.value);
+  const name = o.cacheStatuses !== undefined ? 'cacheStatuses' : 'statuses';
+  if (!Array.isArray(value) || value.length === 0) throw new ConfigError(`${name} must be a non-empty list of status codes, got ${describe(value)}`);
   const out = new Set<number>();
-  for (const s of value as readonly unknown[]) out.add(integerIn('statuses', s, 200, 599));
+  for (const s of value as readonly unknown[]) out.add(integerIn(name, s, 200, 599));
   return out;
 }
 
@@ -164,50 +162,54 @@ export function resolveMiddlewareOptions(input: Readonly<MiddlewareOptions> = {}
   const memcached = o.memcached === undefined ? [] : parseServerList('memcached', o.memcached);
   if (o.store !== undefined && !isCacheStore(o.store)) throw new ConfigError(`store must be a CacheStore, got ${describe(o.store)}`);
   if (o.registry !== undefined && !isRegistry(o.registry)) throw new ConfigError('registry must be a prom-client Registry');
-  const keyPrefix = o.keyPrefix === undefined ? '' : o.keyPrefix;
+  const keyPrefix = o.keyPrefix === undefined ? DEF.keyPrefix.middleware.value : o.keyPrefix;
   if (typeof keyPrefix !== 'string') throw new ConfigError(`keyPrefix must be a string, got ${describe(keyPrefix)}`);
-  // memcached's item limit is at most 1 GiB (-I); an entry is one item.
-  const maxEntryBytes = o.maxEntryBytes === undefined ? MiB : byteSize('maxEntryBytes', o.maxEntryBytes, 1024, GiB);
+  const maxEntryBytes = o.maxEntryBytes === undefined ? DEF.maxEntryBytes.middleware.value : byteSize('maxEntryBytes', o.maxEntryBytes, 1024, MAX_ENTRY_BYTES_LIMIT);
   const embedded = memcached.length === 0;
   const memoryBytes =
-    o.memoryBytes === undefined ? (embedded ? 64 * MiB : 32 * MiB) : byteSize('memoryBytes', o.memoryBytes, embedded ? 1024 : 0, 64 * GiB);
+    o.memoryBytes === undefined
+      ? embedded
+        ? DEF.memoryBytes.middleware.value.embedded
+        : DEF.memoryBytes.middleware.value.withMemcached
+      : byteSize('memoryBytes', o.memoryBytes, embedded ? 1024 : 0, 64 * GiB);
   if (embedded && o.store === undefined && memoryBytes < maxEntryBytes) {
     throw new ConfigError(`memoryBytes (${memoryBytes}) must be at least maxEntryBytes (${maxEntryBytes}) for the in-process store`);
   }
   if (memoryBytes !== 0 && memoryBytes < 64 * 1024) {
     throw new ConfigError(`memoryBytes must be 0 (no L1) or at least 64 KiB, got ${describe(o.memoryBytes)}`);
   }
-  const gzipFlag = o.gzipFlag === undefined ? DEFAULT_GZIP_FLAG : memcachedGzipFlag('gzipFlag', o.gzipFlag);
-  const rawContentType = o.rawContentType === undefined ? 'text/html; charset=utf-8' : o.rawContentType;
-  if (typeof rawContentType !== 'string' || rawContentType === '') {
-    throw new ConfigError(`rawContentType must be a non-empty string, got ${describe(rawContentType)}`);
+  const gzipFlag = o.gzipFlag === undefined ? DEF.gzipFlag.middleware.value : memcachedGzipFlag('gzipFlag', o.gzipFlag);
+  const defaultContentType = aliased(o, 'rawContentType') ?? DEF.defaultContentType.middleware.value;
+  if (typeof defaultContentType !== 'string' || defaultContentType === '') {
+    throw new ConfigError(`defaultContentType must be a non-empty string, got ${describe(defaultContentType)}`);
   }
+  const lockTimeoutMs = aliased(o, 'coalesceWaitMs');
   const resolved: ResolvedMiddlewareOptions = {
     memcached,
     store: o.store as CacheStore | undefined,
     keyPrefix,
-    format: o.format === undefined ? 'envelope' : oneOf('format', o.format, ['envelope', 'raw'] as const),
+    format: o.format === undefined ? DEF.format.middleware.value : oneOf('format', o.format, ['envelope', 'raw'] as const),
     // The middleware runs inside the app, which sees the request as it came: unkeyed headers bypass.
     request: resolveRequestPolicy(o, 'bypass'),
     maxEntryBytes,
     policy: Object.freeze({
-      defaultTtlSeconds: o.ttl === undefined ? 0 : nonNegativeInt('ttl', o.ttl, YEAR_SECONDS),
+      defaultTtlSeconds: o.ttl === undefined ? DEF.ttl.middleware.value : nonNegativeInt('ttl', o.ttl, YEAR_SECONDS),
       // The middleware serves only fresh pages itself; stale windows come from the app's own
       // stale-while-revalidate / stale-if-error directives, for an edge reading the same memcached.
       defaultStaleWhileRevalidateSeconds: 0,
-      defaultStaleIfErrorSeconds: 0,
-      statuses: resolveStatuses(o.statuses),
-      maxTtlSeconds: YEAR_SECONDS,
+      defaultStaleIfErrorSeconds: DEF.staleIfError.middleware.value,
+      statuses: resolveStatuses(o),
+      maxTtlSeconds: DEF.maxTtlSeconds.middleware.value,
     }),
-    memcachedTimeoutMs: o.memcachedTimeoutMs === undefined ? 100 : positiveInt('memcachedTimeoutMs', o.memcachedTimeoutMs, 60_000),
+    memcachedTimeoutMs: o.memcachedTimeoutMs === undefined ? DEF.memcachedTimeoutMs.middleware.value : positiveInt('memcachedTimeoutMs', o.memcachedTimeoutMs, 60_000),
     memcachedRetryAfterMs:
-      o.memcachedRetryAfterMs === undefined ? 2000 : positiveInt('memcachedRetryAfterMs', o.memcachedRetryAfterMs, 3_600_000),
+      o.memcachedRetryAfterMs === undefined ? DEF.memcachedRetryAfterMs.middleware.value : positiveInt('memcachedRetryAfterMs', o.memcachedRetryAfterMs, 3_600_000),
     memoryBytes,
-    l1TtlSeconds: o.l1TtlSeconds === undefined ? 2 : positiveInt('l1TtlSeconds', o.l1TtlSeconds, 3600),
-    rawContentType,
+    l1TtlSeconds: o.l1TtlSeconds === undefined ? DEF.l1TtlSeconds.middleware.value : positiveInt('l1TtlSeconds', o.l1TtlSeconds, 3600),
+    defaultContentType,
     gzipFlag,
-    coalesce: o.coalesce === undefined ? true : boolean('coalesce', o.coalesce),
-    coalesceWaitMs: o.coalesceWaitMs === undefined ? 10_000 : positiveInt('coalesceWaitMs', o.coalesceWaitMs, 600_000),
+    coalesce: o.coalesce === undefined ? DEF.coalesce.middleware.value : boolean('coalesce', o.coalesce),
+    lockTimeoutMs: lockTimeoutMs === undefined ? DEF.lockTimeoutMs.middleware.value : positiveInt('lockTimeoutMs', lockTimeoutMs, 600_000),
     registry: o.registry as Registry | undefined,
   };
   return Object.freeze(resolved);

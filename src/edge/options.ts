@@ -1,7 +1,6 @@
 // EdgeOptions (what a user, the CLI or a config file gives) -> ResolvedEdgeOptions (validated, defaults
 // filled, derived values precomputed, frozen). The only place that knows a default.
 import { ConfigError } from '../core/errors';
-import { DEFAULT_GZIP_FLAG } from '../core/entry';
 import type { Compression } from '../core/compress';
 import { resolveRequestPolicy } from '../core/request-policy';
 import type { ResolvedRequestPolicy } from '../core/request-policy';
@@ -20,7 +19,7 @@ import {
   rejectUnknownKeys,
   stringList,
 } from '../core/options';
-import { DEFAULT_STORABLE_STATUSES } from '../core/policy';
+import { EDGE_KEYS, MAX_ENTRY_BYTES_LIMIT, OPTION_TABLE } from '../core/option-table';
 import type { StorePolicyOptions } from '../core/policy';
 import { parseServerList } from '../core/ring';
 import type { StoreConfig } from '../core/stores/factory';
@@ -156,20 +155,13 @@ export interface ResolvedEdgeOptions {
   readonly compressMinBytes: number;
 }
 
-export const EDGE_OPTION_KEYS = [
-  'port', 'host', 'origin', 'memcached', 'ttl', 'workers', 'adminPort', 'adminHost', 'adminToken', 'hosts',
-  'keyPrefix', 'format', 'defaultContentType', 'gzipFlag', 'maxEntryBytes', 'memoryBytes', 'l1TtlSeconds',
-  'memcachedTimeoutMs', 'memcachedRetryAfterMs', 'originConnectTimeoutMs', 'originTimeoutMs',
-  'originBodyTimeoutMs', 'originConnections', 'originMaxFails', 'originFailTimeoutMs', 'originHealthPath',
-  'originHealthIntervalMs', 'staleWhileRevalidate', 'staleIfError', 'ignoreCookies', 'cacheStatuses',
-  'accessLogSample', 'maxHeaderBytes', 'maxTtlSeconds', 'drainTimeoutMs', 'keepAliveTimeoutMs', 'coalesce',
-  'lockTimeoutMs', 'compression', 'compressMinBytes',
-] as const satisfies readonly (keyof EdgeOptions)[];
+/** The edge's options (createEdgeServer, --config files): the table's, in its order. */
+export const EDGE_OPTION_KEYS: readonly (keyof EdgeOptions)[] = EDGE_KEYS as readonly (keyof EdgeOptions)[];
+const DEF = OPTION_TABLE;
 
 export { DEFAULT_IGNORED_COOKIES } from '../core/cookies';
 
 const MIB = 1024 * 1024;
-const ITEM_LIMIT = 128 * MIB;
 
 function parseOrigin(value: string): ResolvedOrigin {
   let url: URL;
@@ -200,10 +192,10 @@ export function resolveEdgeOptions(input: Readonly<EdgeOptions>): ResolvedEdgeOp
   const origins = originList.map(parseOrigin);
 
   const memcached = o.memcached === undefined ? [] : parseServerList('memcached', o.memcached);
-  const maxEntryBytes = has(o, 'maxEntryBytes') ? byteSize('maxEntryBytes', o.maxEntryBytes, 1024, ITEM_LIMIT) : MIB;
+  const maxEntryBytes = has(o, 'maxEntryBytes') ? byteSize('maxEntryBytes', o.maxEntryBytes, 1024, MAX_ENTRY_BYTES_LIMIT) : DEF.maxEntryBytes.edge.value;
   const memoryBytes = has(o, 'memoryBytes')
     ? byteSize('memoryBytes', o.memoryBytes, 0, 64 * 1024 * MIB)
-    : memcached.length > 0 ? 64 * MIB : 256 * MIB;
+    : memcached.length > 0 ? DEF.memoryBytes.edge.value.withMemcached : DEF.memoryBytes.edge.value.embedded;
   if (memcached.length === 0 && memoryBytes < 1 * MIB) {
     throw new ConfigError(`memoryBytes must be at least 1m when there is no memcached (it is the whole cache), got ${memoryBytes}`);
   }
@@ -215,7 +207,7 @@ export function resolveEdgeOptions(input: Readonly<EdgeOptions>): ResolvedEdgeOp
     ? stringList('cacheStatuses', Array.isArray(o.cacheStatuses) ? o.cacheStatuses.map(String) : o.cacheStatuses).map((s) =>
         integerIn('cacheStatuses', s, 200, 599),
       )
-    : DEFAULT_STORABLE_STATUSES;
+    : DEF.cacheStatuses.edge.value;
 
   let hosts: Set<string> | undefined;
   if (has(o, 'hosts')) {
@@ -230,12 +222,12 @@ export function resolveEdgeOptions(input: Readonly<EdgeOptions>): ResolvedEdgeOp
 
   const request = resolveRequestPolicy(has(o, 'ignoreCookies') ? { ignoreCookies: stringList('ignoreCookies', o.ignoreCookies) } : {}, 'strip');
 
-  const format = has(o, 'format') ? oneOf<EntryFormat>('format', o.format, ['envelope', 'raw']) : 'envelope';
+  const format = has(o, 'format') ? oneOf<EntryFormat>('format', o.format, ['envelope', 'raw']) : DEF.format.edge.value;
   const adminToken = o.adminToken;
   if (adminToken !== undefined && (typeof adminToken !== 'string' || adminToken.length < 16)) {
     throw new ConfigError('adminToken must be a string of at least 16 characters');
   }
-  const accessLogSample = has(o, 'accessLogSample') ? Number(o.accessLogSample) : 0;
+  const accessLogSample = has(o, 'accessLogSample') ? Number(o.accessLogSample) : DEF.accessLogSample.edge.value;
   if (!(accessLogSample >= 0 && accessLogSample <= 1)) {
     throw new ConfigError(`accessLogSample must be a number from 0 to 1, got ${JSON.stringify(o.accessLogSample)}`);
   }
@@ -243,63 +235,63 @@ export function resolveEdgeOptions(input: Readonly<EdgeOptions>): ResolvedEdgeOp
   if (healthPath !== undefined && (typeof healthPath !== 'string' || !healthPath.startsWith('/'))) {
     throw new ConfigError(`originHealthPath must be a path starting with '/', got ${JSON.stringify(healthPath)}`);
   }
-  const compression = has(o, 'compression') ? oneOf<Compression>('compression', o.compression, ['gzip', 'br', 'off']) : 'gzip';
+  const compression = has(o, 'compression') ? oneOf<Compression>('compression', o.compression, ['gzip', 'br', 'off']) : DEF.compression.edge.value;
   if (compression === 'br' && format === 'raw') {
     throw new ConfigError("compression 'br' needs format 'envelope': raw entries can only flag gzip for nginx");
   }
-  const keyPrefix = o.keyPrefix ?? '';
+  const keyPrefix = o.keyPrefix ?? DEF.keyPrefix.edge.value;
   if (typeof keyPrefix !== 'string') throw new ConfigError('keyPrefix must be a string');
 
   const resolved: ResolvedEdgeOptions = {
-    port: has(o, 'port') ? port('port', o.port, true) : 8080,
-    host: o.host ?? '0.0.0.0',
+    port: has(o, 'port') ? port('port', o.port, true) : DEF.port.edge.value,
+    host: o.host ?? DEF.host.edge.value,
     origins,
     store: {
       memcached,
-      memcachedTimeoutMs: has(o, 'memcachedTimeoutMs') ? positiveInt('memcachedTimeoutMs', o.memcachedTimeoutMs, 60000) : 100,
+      memcachedTimeoutMs: has(o, 'memcachedTimeoutMs') ? positiveInt('memcachedTimeoutMs', o.memcachedTimeoutMs, 60000) : DEF.memcachedTimeoutMs.edge.value,
       memcachedRetryAfterMs: has(o, 'memcachedRetryAfterMs')
         ? positiveInt('memcachedRetryAfterMs', o.memcachedRetryAfterMs, 3600000)
-        : 2000,
+        : DEF.memcachedRetryAfterMs.edge.value,
       memoryBytes,
-      l1TtlSeconds: has(o, 'l1TtlSeconds') ? positiveInt('l1TtlSeconds', o.l1TtlSeconds, 86400) : 2,
+      l1TtlSeconds: has(o, 'l1TtlSeconds') ? positiveInt('l1TtlSeconds', o.l1TtlSeconds, 86400) : DEF.l1TtlSeconds.edge.value,
       maxEntryBytes,
     },
-    workers: has(o, 'workers') ? positiveInt('workers', o.workers, 256) : 1,
+    workers: has(o, 'workers') ? positiveInt('workers', o.workers, 256) : DEF.workers.edge.value,
     adminPort: has(o, 'adminPort') ? port('adminPort', o.adminPort, true) : undefined,
-    adminHost: o.adminHost ?? '127.0.0.1',
+    adminHost: o.adminHost ?? DEF.adminHost.edge.value,
     adminToken,
     hosts,
     keyPrefix,
     format,
-    defaultContentType: o.defaultContentType ?? 'text/html; charset=utf-8',
-    gzipFlag: has(o, 'gzipFlag') ? memcachedGzipFlag('gzipFlag', o.gzipFlag) : DEFAULT_GZIP_FLAG,
+    defaultContentType: o.defaultContentType ?? DEF.defaultContentType.edge.value,
+    gzipFlag: has(o, 'gzipFlag') ? memcachedGzipFlag('gzipFlag', o.gzipFlag) : DEF.gzipFlag.edge.value,
     maxEntryBytes,
     policy: {
-      defaultTtlSeconds: has(o, 'ttl') ? nonNegativeInt('ttl', o.ttl, 10 * 365 * 86400) : 120,
+      defaultTtlSeconds: has(o, 'ttl') ? nonNegativeInt('ttl', o.ttl, 10 * 365 * 86400) : DEF.ttl.edge.value,
       defaultStaleWhileRevalidateSeconds: has(o, 'staleWhileRevalidate')
         ? nonNegativeInt('staleWhileRevalidate', o.staleWhileRevalidate, 365 * 86400)
-        : 0,
-      defaultStaleIfErrorSeconds: has(o, 'staleIfError') ? nonNegativeInt('staleIfError', o.staleIfError, 365 * 86400) : 3600,
+        : DEF.staleWhileRevalidate.edge.value,
+      defaultStaleIfErrorSeconds: has(o, 'staleIfError') ? nonNegativeInt('staleIfError', o.staleIfError, 365 * 86400) : DEF.staleIfError.edge.value,
       statuses: new Set(statuses),
-      maxTtlSeconds: has(o, 'maxTtlSeconds') ? positiveInt('maxTtlSeconds', o.maxTtlSeconds) : 365 * 86400,
+      maxTtlSeconds: has(o, 'maxTtlSeconds') ? positiveInt('maxTtlSeconds', o.maxTtlSeconds) : DEF.maxTtlSeconds.edge.value,
     },
-    originConnectTimeoutMs: has(o, 'originConnectTimeoutMs') ? positiveInt('originConnectTimeoutMs', o.originConnectTimeoutMs, 600000) : 2000,
-    originTimeoutMs: has(o, 'originTimeoutMs') ? positiveInt('originTimeoutMs', o.originTimeoutMs, 3600000) : 30000,
-    originBodyTimeoutMs: has(o, 'originBodyTimeoutMs') ? positiveInt('originBodyTimeoutMs', o.originBodyTimeoutMs, 3600000) : 30000,
-    originConnections: has(o, 'originConnections') ? positiveInt('originConnections', o.originConnections, 100000) : 64,
-    originMaxFails: has(o, 'originMaxFails') ? positiveInt('originMaxFails', o.originMaxFails, 1000) : 3,
-    originFailTimeoutMs: has(o, 'originFailTimeoutMs') ? positiveInt('originFailTimeoutMs', o.originFailTimeoutMs, 3600000) : 5000,
+    originConnectTimeoutMs: has(o, 'originConnectTimeoutMs') ? positiveInt('originConnectTimeoutMs', o.originConnectTimeoutMs, 600000) : DEF.originConnectTimeoutMs.edge.value,
+    originTimeoutMs: has(o, 'originTimeoutMs') ? positiveInt('originTimeoutMs', o.originTimeoutMs, 3600000) : DEF.originTimeoutMs.edge.value,
+    originBodyTimeoutMs: has(o, 'originBodyTimeoutMs') ? positiveInt('originBodyTimeoutMs', o.originBodyTimeoutMs, 3600000) : DEF.originBodyTimeoutMs.edge.value,
+    originConnections: has(o, 'originConnections') ? positiveInt('originConnections', o.originConnections, 100000) : DEF.originConnections.edge.value,
+    originMaxFails: has(o, 'originMaxFails') ? positiveInt('originMaxFails', o.originMaxFails, 1000) : DEF.originMaxFails.edge.value,
+    originFailTimeoutMs: has(o, 'originFailTimeoutMs') ? positiveInt('originFailTimeoutMs', o.originFailTimeoutMs, 3600000) : DEF.originFailTimeoutMs.edge.value,
     originHealthPath: healthPath,
-    originHealthIntervalMs: has(o, 'originHealthIntervalMs') ? positiveInt('originHealthIntervalMs', o.originHealthIntervalMs, 3600000) : 2000,
+    originHealthIntervalMs: has(o, 'originHealthIntervalMs') ? positiveInt('originHealthIntervalMs', o.originHealthIntervalMs, 3600000) : DEF.originHealthIntervalMs.edge.value,
     request,
     accessLogSample,
-    maxHeaderBytes: has(o, 'maxHeaderBytes') ? byteSize('maxHeaderBytes', o.maxHeaderBytes, 1024, MIB) : 16 * 1024,
-    drainTimeoutMs: has(o, 'drainTimeoutMs') ? nonNegativeInt('drainTimeoutMs', o.drainTimeoutMs, 3600000) : 10000,
-    keepAliveTimeoutMs: has(o, 'keepAliveTimeoutMs') ? positiveInt('keepAliveTimeoutMs', o.keepAliveTimeoutMs, 3600000) : 5000,
-    coalesce: has(o, 'coalesce') ? boolean('coalesce', o.coalesce) : true,
-    lockTimeoutMs: has(o, 'lockTimeoutMs') ? positiveInt('lockTimeoutMs', o.lockTimeoutMs, 600000) : 5000,
+    maxHeaderBytes: has(o, 'maxHeaderBytes') ? byteSize('maxHeaderBytes', o.maxHeaderBytes, 1024, MIB) : DEF.maxHeaderBytes.edge.value,
+    drainTimeoutMs: has(o, 'drainTimeoutMs') ? nonNegativeInt('drainTimeoutMs', o.drainTimeoutMs, 3600000) : DEF.drainTimeoutMs.edge.value,
+    keepAliveTimeoutMs: has(o, 'keepAliveTimeoutMs') ? positiveInt('keepAliveTimeoutMs', o.keepAliveTimeoutMs, 3600000) : DEF.keepAliveTimeoutMs.edge.value,
+    coalesce: has(o, 'coalesce') ? boolean('coalesce', o.coalesce) : DEF.coalesce.edge.value,
+    lockTimeoutMs: has(o, 'lockTimeoutMs') ? positiveInt('lockTimeoutMs', o.lockTimeoutMs, 600000) : DEF.lockTimeoutMs.edge.value,
     compression,
-    compressMinBytes: has(o, 'compressMinBytes') ? byteSize('compressMinBytes', o.compressMinBytes, 1, ITEM_LIMIT) : 1024,
+    compressMinBytes: has(o, 'compressMinBytes') ? byteSize('compressMinBytes', o.compressMinBytes, 1, MAX_ENTRY_BYTES_LIMIT) : DEF.compressMinBytes.edge.value,
   };
   return Object.freeze(resolved);
 }
