@@ -10,13 +10,12 @@
 //   is picked last until it answers again.
 import type { Server } from 'node:net';
 import { getSystemErrorName } from 'node:util';
+import { interceptConnections } from '../edge/node-internals';
+import type { ConnectionHandle } from '../edge/node-internals';
 import { LeastConnections } from './balance';
 
-/** The libuv handle of an accepted TCP connection (what node:cluster itself passes to workers). */
-export interface ConnectionHandle {
-  close(callback?: () => void): void;
-  setNoDelay?(enable: boolean): number;
-}
+// The raw handle's shape is a Node internal, declared with the others; re-exported for serve.ts and the tests.
+export type { ConnectionHandle } from '../edge/node-internals';
 
 export interface ConnMessage {
   epc: 'conn';
@@ -90,9 +89,7 @@ export class ConnectionDispatcher<W> {
    * sockets in this process (node:cluster's round robin does the same).
    */
   attach(server: Server): void {
-    const listening = (server as unknown as { _handle?: { onconnection: unknown } | null })._handle;
-    if (!listening) throw new Error('the server is not listening');
-    listening.onconnection = (err: number, handle?: ConnectionHandle): void => this.accepted(err, handle);
+    interceptConnections(server, (err: number, handle?: ConnectionHandle): void => this.accepted(err, handle));
   }
 
   /** A worker is set up and takes connections. */

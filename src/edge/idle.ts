@@ -7,6 +7,7 @@
 // limit after the limit.
 import type http from 'node:http';
 import type { Socket } from 'node:net';
+import { handleWriteQueueSize, socketResponse } from './node-internals';
 
 /**
  * Bytes that really moved on a connection: read from it, or taken by the kernel. Bytes written but still
@@ -14,8 +15,7 @@ import type { Socket } from 'node:net';
  * `res.end(body)` counts a whole large body in bytesWritten at once, while a slow reader drains it for long.
  */
 function moved(socket: Socket): number {
-  const handle = (socket as unknown as { _handle?: { writeQueueSize?: number } | null })._handle;
-  return socket.bytesRead + (socket.bytesWritten ?? 0) - socket.writableLength - (handle?.writeQueueSize ?? 0);
+  return socket.bytesRead + (socket.bytesWritten ?? 0) - socket.writableLength - handleWriteQueueSize(socket);
 }
 
 /** When a connection's byte count last changed, as seen by one reader (the sweep, or a drain). */
@@ -42,7 +42,7 @@ class Progress {
 
 /** A response is in progress on the connection (not yet fully handed to the kernel). */
 function busy(socket: Socket): boolean {
-  const res = (socket as unknown as { _httpMessage?: { writableFinished: boolean } | null })._httpMessage;
+  const res = socketResponse(socket);
   return res !== undefined && res !== null && !res.writableFinished;
 }
 

@@ -2,8 +2,8 @@
 // with listen, and close that drains in-flight requests.
 import { sweepIdleConnections } from './idle';
 import { listenOn } from './listen';
+import { setKeepAliveHint, startConnectionTracking, stopAccepting } from './node-internals';
 import http from 'node:http';
-import net from 'node:net';
 import type { Socket } from 'node:net';
 import type { Registry } from 'prom-client';
 import { createPageCache } from '../core/cache';
@@ -15,6 +15,7 @@ import { CACHE_STATUSES } from '../core/status';
 import type { CacheStatus } from '../core/status';
 import { createStore } from '../core/stores/factory';
 import type { AdminBackend } from './admin';
+import { HitForMiss } from '../core/hit-for-miss';
 import type { EdgeContext, FetchOutcome } from './context';
 import { resolveEdgeOptions } from './options';
 import type { EdgeOptions, ResolvedEdgeOptions } from './options';
@@ -66,15 +67,6 @@ export interface CreateEdgeServerExtras {
 
 function noop(): void {}
 
-/**
- * The field Node's ServerResponse writes its `Keep-Alive: timeout=N` hint from (copied from the server's
- * keepAliveTimeout, which is 0 here so that Node arms no per-request timer). Setting it keeps the hint that
- * Node's http.Agent and undici read to stop reusing a connection a second before the server closes it.
- */
-interface KeepAliveHint {
-  _keepAliveTimeout: number;
-}
-
 function accessLogged(this: { tx: Transaction; t0: number }): void {
   const { tx, t0 } = this;
   tx.ctx.accessLog?.info(
@@ -116,7 +108,7 @@ export function createEdgeServer(input: Readonly<EdgeOptions> | ResolvedEdgeOpti
     accessLog: opts.accessLogSample > 0 ? accessLogger() : undefined,
     served,
     sharedStore: opts.store.memcached.length > 0,
-    uncacheable: new Map(),
+    uncacheable: new HitForMiss(),
     onInvalidate: extras.onInvalidate,
     draining: false,
   };
@@ -138,7 +130,8 @@ export function createEdgeServer(input: Readonly<EdgeOptions> | ResolvedEdgeOpti
   }
   function onRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
     if (ctx.draining) closeAfter(req.socket, res);
-    (res as unknown as KeepAliveHint)._keepAliveTimeout = keepAliveMs;
+    // Node's own keepAliveTimeout is 0 here (see createServer below), so the Keep-Alive hint is set per response.
+    setKeepAliveHint(res, keepAliveMs);
     const tx = new Transaction(ctx, req, res, Date.now());
     if (ctx.accessLog !== undefined && Math.random() < opts.accessLogSample) {
       res.once('finish', accessLogged.bind({ tx, t0: performance.now() }));
@@ -193,7 +186,7 @@ export function createEdgeServer(input: Readonly<EdgeOptions> | ResolvedEdgeOpti
         // when a server starts listening; a server fed connections from elsewhere never listens, so it is
         // told once, by the same event.
         tracking = true;
-        server.emit('listening');
+        startConnectionTracking(server);
       }
       server.emit('connection', socket);
       socket.resume();
@@ -204,7 +197,7 @@ export function createEdgeServer(input: Readonly<EdgeOptions> | ResolvedEdgeOpti
       // resets a keep-alive client whose next request is already on the wire). Then close connections as
       // they go quiet, so nothing is cut unless drainTimeoutMs runs out; busy ones answer with
       // Connection: close. Done when none is open, whether they came through listen() or accept().
-      net.Server.prototype.close.call(server);
+      stopAccepting(server);
       await new Promise<void>((resolve) => {
         const expire = setTimeout(done, opts.drainTimeoutMs);
         const sweep = setInterval(check, 25);

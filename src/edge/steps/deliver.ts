@@ -6,7 +6,7 @@ import type { StepName, Transaction } from '../transaction';
 import { acceptsEncoding } from '../../core/accept';
 import { entryEncoding } from '../../core/compress';
 import { EntryDecodeError } from '../../core/errors';
-import { fillShared } from './fetch';
+import { fillShared } from '../fill';
 
 function refreshDone(outcome: FetchOutcome): void {
   if (outcome.kind === 'own') outcome.response.body.dump().catch(refreshFailed);

@@ -3,8 +3,8 @@
 // on another origin; a request with a body never is (it has been consumed).
 import { originRequestHeaders } from '../forward';
 import type { StepName, Transaction } from '../transaction';
-import { invalidateAfterUnsafe } from './store';
-import { streamResponse } from './stream';
+import { invalidateAfterUnsafe } from '../store';
+import { streamResponse } from '../stream';
 import { originFailed } from './synth';
 
 const IDEMPOTENT: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);

@@ -1,12 +1,12 @@
 // store: writes a fetched page to the cache off the client's path, and invalidates what an unsafe
 // request changed (RFC 9111 §4.4). Store faults are counted by the store and never reach the client.
 import type { IncomingHttpHeaders } from 'node:http';
-import type { CacheEntry } from '../../core/entry';
-import { STORED_BY_ORIGIN } from '../../core/headers';
-import { cacheKey } from '../../core/key';
-import { invalidatedUris } from '../../core/request-policy';
-import type { EdgeContext } from '../context';
-import type { Transaction } from '../transaction';
+import type { CacheEntry } from '../core/entry';
+import { STORED_BY_ORIGIN } from '../core/headers';
+import { cacheKey } from '../core/key';
+import { invalidatedUris } from '../core/request-policy';
+import type { EdgeContext } from './context';
+import type { Transaction } from './transaction';
 
 function stored(): void {}
 function storeFailed(): void {}

@@ -3,9 +3,9 @@
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream';
 import type { Dispatcher } from 'undici';
-import { CACHE_STATUS, CACHE_STATUS_HEADER, X_CACHE } from '../../core/status';
-import { clientResponseHeaders } from '../forward';
-import type { Transaction } from '../transaction';
+import { CACHE_STATUS, CACHE_STATUS_HEADER, X_CACHE } from '../core/status';
+import { clientResponseHeaders } from './forward';
+import type { Transaction } from './transaction';
 
 /** Buffers a body up to `limit` bytes. Past the limit it stops reading and hands back what it has. */
 export function collectUpTo(body: Readable, limit: number): Promise<{ complete: boolean; chunks: Buffer[]; size: number }> {
