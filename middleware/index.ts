@@ -2,7 +2,7 @@
 // lookup (in-process tier synchronously, then memcached) -> HIT delivered here, or MISS: next() with the
 // response captured and stored after it has finished. A cache fault is a miss, never an error for the site.
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
-import { createPageCache } from '../src/core/cache';
+import { pageCacheFor } from '../src/core/cache';
 import type { PageCache } from '../src/core/cache';
 import { createSingleFlight } from '../src/core/coalesce';
 import type { SingleFlight } from '../src/core/coalesce';
@@ -123,14 +123,7 @@ export function pageCache(options: Readonly<MiddlewareOptions> = {}): PageCacheM
       },
       metrics,
     );
-  const cache = createPageCache({
-    store,
-    keyPrefix: opts.keyPrefix,
-    format: opts.format,
-    raw: { defaultContentType: opts.defaultContentType, gzipFlag: opts.gzipFlag, ttlSeconds: opts.policy.defaultTtlSeconds },
-    maxEntryBytes: opts.maxEntryBytes,
-    metrics,
-  });
+  const cache = pageCacheFor(store, opts, metrics);
   const requests = {} as Record<CacheStatus, { inc(): void }>;
   for (const s of CACHE_STATUSES) requests[s] = metrics.requests.labels(s);
   const notStored = {} as Record<NotStoredReason, { inc(): void }>;

@@ -53,6 +53,28 @@ export interface PageCache {
 const SAME_BYTES_LIMIT = 64 * 1024;
 const SAME_BYTES_MAX = 128;
 
+/** What either door's resolved options say about the page cache (both resolvers produce these fields). */
+export interface PageCacheSettings {
+  readonly keyPrefix: string;
+  readonly format: EntryFormat;
+  readonly defaultContentType: string;
+  readonly gzipFlag: number;
+  readonly maxEntryBytes: number;
+  readonly policy: { readonly defaultTtlSeconds: number };
+}
+
+/** The page cache a door's resolved options describe, over the store it built (one construction for both doors). */
+export function pageCacheFor(store: CacheStore, o: PageCacheSettings, metrics: CacheMetrics): PageCache {
+  return createPageCache({
+    store,
+    keyPrefix: o.keyPrefix,
+    format: o.format,
+    raw: { defaultContentType: o.defaultContentType, gzipFlag: o.gzipFlag, ttlSeconds: o.policy.defaultTtlSeconds },
+    maxEntryBytes: o.maxEntryBytes,
+    metrics,
+  });
+}
+
 export function createPageCache(options: PageCacheOptions): PageCache {
   const { store, keyPrefix, format, raw, maxEntryBytes } = options;
   const metrics = options.metrics ?? cacheMetrics();

@@ -6,7 +6,7 @@ import { setKeepAliveHint, startConnectionTracking, stopAccepting } from './node
 import http from 'node:http';
 import type { Socket } from 'node:net';
 import type { Registry } from 'prom-client';
-import { createPageCache } from '../core/cache';
+import { pageCacheFor } from '../core/cache';
 import type { PageCache } from '../core/cache';
 import { createSingleFlight } from '../core/coalesce';
 import { accessLogger, componentLogger } from '../core/logger';
@@ -87,14 +87,7 @@ export function createEdgeServer(input: Readonly<EdgeOptions> | ResolvedEdgeOpti
   const opts = Object.isFrozen(input) && 'origins' in input ? (input as ResolvedEdgeOptions) : resolveEdgeOptions(input as EdgeOptions);
   const metrics = cacheMetrics(extras.registry);
   const store = createStore(opts.store, metrics);
-  const cache = createPageCache({
-    store,
-    keyPrefix: opts.keyPrefix,
-    format: opts.format,
-    raw: { defaultContentType: opts.defaultContentType, gzipFlag: opts.gzipFlag, ttlSeconds: opts.policy.defaultTtlSeconds },
-    maxEntryBytes: opts.maxEntryBytes,
-    metrics,
-  });
+  const cache = pageCacheFor(store, opts, metrics);
   const origins = createOrigins(opts, metrics);
   const served = {} as Record<CacheStatus, { inc(): void }>;
   for (const s of CACHE_STATUSES) served[s] = metrics.requests.labels(s);
