@@ -29,9 +29,11 @@ export { CACHE_STATUSES } from './core/status';
 export type { CacheStatus } from './core/status';
 export {
   ClientAbortError,
+  ClientTimeoutError,
   ConfigError,
   EdgeCacheError,
   EntryDecodeError,
+  OriginBusyError,
   OriginError,
   OriginTimeoutError,
   OriginUnavailableError,

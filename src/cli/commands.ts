@@ -111,6 +111,41 @@ export async function warmCommand(argv: readonly string[]): Promise<string> {
   return `warmed ${ok} of ${pages.length} page(s)${failed > 0 ? `, ${failed} failed` : ''}`;
 }
 
+// What nginx-conf pastes into the config is checked first: a quote, `;`, `{`, `$` or a newline in a flag
+// would otherwise end a directive and start another (config injection), or name an nginx variable.
+
+/** --fallback: an http(s) URL, host and optional port only (nginx refuses a URI part in a named location's proxy_pass). */
+function nginxFallback(value: string): string {
+  let url: URL | undefined;
+  try {
+    url = new URL(value);
+  } catch {
+    url = undefined;
+  }
+  const plain = /^https?:\/\/[A-Za-z0-9.\-_\[\]:]+\/?$/;
+  if (url === undefined || (url.protocol !== 'http:' && url.protocol !== 'https:') || !plain.test(value)) {
+    throw new ConfigError(`--fallback must be an http(s) URL such as http://127.0.0.1:8080 (scheme, host and port only), got '${value}'`);
+  }
+  return value.endsWith('/') ? value.slice(0, -1) : value;
+}
+
+/** --listen: a port, or address:port (IPv4, [IPv6] or a host name), port 1-65535. */
+function nginxListen(value: string): string {
+  const m = /^(?:(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\]):)?(\d{1,5})$/.exec(value);
+  const port = m === null ? 0 : Number(m[1]);
+  if (port < 1 || port > 65535) throw new ConfigError(`--listen must be PORT or ADDRESS:PORT with a port from 1 to 65535, got '${value}'`);
+  return value;
+}
+
+/** --default-type: a media type with optional parameters, none holding quotes, `$`, `;` outside parameters or newlines. */
+function nginxMediaType(value: string): string {
+  const token = "[A-Za-z0-9!#&^_.+-]+";
+  if (!new RegExp(`^${token}/${token}(?:\\s*;\\s*${token}=${token})*$`).test(value)) {
+    throw new ConfigError(`--default-type must be a media type such as 'text/html; charset=utf-8', got '${value}'`);
+  }
+  return value;
+}
+
 /** An nginx config serving the same cache: same key, same ring, the edge (or origin) as fallback. */
 export function nginxConf(argv: readonly string[], env: NodeJS.ProcessEnv): string {
   const { values } = args(argv, {
@@ -122,8 +157,9 @@ export function nginxConf(argv: readonly string[], env: NodeJS.ProcessEnv): stri
     'gzip-flag': { type: 'string' },
   });
   const servers = parseServerList('--memcached', str(values.memcached) ?? env.EDGE_MEMCACHED ?? '127.0.0.1:11211');
-  const fallback = str(values.fallback) ?? 'http://127.0.0.1:8080';
-  const listen = str(values.listen) ?? '80';
+  const fallback = nginxFallback(str(values.fallback) ?? 'http://127.0.0.1:8080');
+  const listen = nginxListen(str(values.listen) ?? '80');
+  const defaultType = nginxMediaType(str(values['default-type']) ?? 'text/html; charset=utf-8');
   const prefix = str(values['key-prefix']) ?? env.EDGE_KEY_PREFIX ?? '';
   if (/["\\$\s;]/.test(prefix)) throw new ConfigError(`--key-prefix must not contain quotes, $, ; or spaces for nginx, got '${prefix}'`);
   // It must be the flag the edge and middleware write, so it is checked as theirs are (never the envelope
@@ -151,7 +187,7 @@ server {
         set_md5 $memcached_key "${prefix}$host$request_uri";
         memcached_pass edge_page_cache_memcached;
         memcached_gzip_flag ${gzipFlag};
-        default_type "${str(values['default-type']) ?? 'text/html; charset=utf-8'}";
+        default_type "${defaultType}";
         add_header X-Cache HIT;
         error_page 404 418 502 504 = @edge;
     }

@@ -9,7 +9,9 @@ export type EdgeCacheErrorCode =
   | 'ERR_ORIGIN'
   | 'ERR_ORIGIN_TIMEOUT'
   | 'ERR_ORIGIN_UNAVAILABLE'
+  | 'ERR_ORIGIN_BUSY'
   | 'ERR_CLIENT_ABORT'
+  | 'ERR_CLIENT_TIMEOUT'
   | 'ERR_BAD_REQUEST';
 
 export class EdgeCacheError extends Error {
@@ -69,6 +71,20 @@ export class OriginTimeoutError extends OriginError {
 export class OriginUnavailableError extends OriginError {
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options, 'ERR_ORIGIN_UNAVAILABLE');
+  }
+}
+
+/** Every connection to the origin is busy and its queue is full (--origin-max-queue): the edge answers 503 (or stale). */
+export class OriginBusyError extends OriginError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options, 'ERR_ORIGIN_BUSY');
+  }
+}
+
+/** The client sent its request body too slowly (--client-body-timeout): the edge answers 408. */
+export class ClientTimeoutError extends EdgeCacheError {
+  constructor(message: string) {
+    super('ERR_CLIENT_TIMEOUT', message);
   }
 }
 

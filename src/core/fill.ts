@@ -26,6 +26,9 @@ export async function takeFillTurn(cache: PageCache, key: string, waitMs: number
   const store = cache.store;
   const lockKey = lockKeyFor(cache.keyPrefix, key);
   const lockSeconds = waitMs / 1000;
+  // The lock's node just failed a call (this request's own lookup, likely): taking the lock would cost a
+  // second timeout on a stalled node, so produce without it (a request pays at most one store timeout).
+  if (store.suspect?.(lockKey) === true) return PRODUCE_UNLOCKED;
   let state = await acquireLock(store, lockKey, lockSeconds);
   const deadline = Date.now() + waitMs;
   while (state === 'held' && Date.now() < deadline && abandoned?.() !== true) {

@@ -48,6 +48,26 @@ export function connectionTokens(value: HeaderValue): Set<string> | undefined {
 }
 
 /**
+ * Headers a Connection header may not name (RFC 9110 §7.6.1: "a proxy ... MUST NOT" drop what the message
+ * needs end to end): removing Host would change what the page is rendered for, removing Content-Length or
+ * Transfer-Encoding would change where the message ends (a smuggling shape). Varnish answers such a
+ * request 400, and so does the edge (recv).
+ */
+const NOT_HOP_BY_HOP: ReadonlySet<string> = new Set(['host', 'content-length', 'transfer-encoding']);
+
+/**
+ * The first header a request's Connection names that cannot be hop-by-hop, or undefined. The common values
+ * (`keep-alive`, `close`) are answered without splitting, so this costs nothing on most requests.
+ */
+export function connectionNamesEndToEnd(value: HeaderValue): string | undefined {
+  if (value === undefined || value === 'keep-alive' || value === 'close' || value === 'Keep-Alive') return undefined;
+  const tokens = connectionTokens(value);
+  if (tokens === undefined) return undefined;
+  for (const t of tokens) if (NOT_HOP_BY_HOP.has(t)) return t;
+  return undefined;
+}
+
+/**
  * The flat [name, value, ...] list worth storing from a response's headers (names lower-case). A stored
  * body with a Content-Encoding always carries Vary: Accept-Encoding, since the cache serves it to clients
  * that accept the coding and decodes it for the others.

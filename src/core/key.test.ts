@@ -17,6 +17,10 @@ describe('normalizeHost (nginx $host)', () => {
     ['[2001:DB8::1]:443', '[2001:db8::1]'],
     ['localhost', 'localhost'],
     ['xn--bcher-kva.example', 'xn--bcher-kva.example'],
+    ['my_host.internal', 'my_host.internal'],
+    ['example.com:', 'example.com'],
+    ['example.com:65535', 'example.com'],
+    ['ex%41mple.com', 'ex%41mple.com'],
   ])('%s -> %s', (raw, want) => {
     expect(normalizeHost(raw)).toBe(want);
   });
@@ -33,6 +37,23 @@ describe('normalizeHost (nginx $host)', () => {
     ['h\u00e9st'],
     ['[::1'],
     ['.'],
+    // RFC 3986 authority forms that are not host [":" port] (an outside probe found the first two forwarded as site.test)
+    ['site.test:80@evil'],
+    ['user@site.test'],
+    ['site.test:99999999'],
+    ['site.test:65536'],
+    ['site.test:0'],
+    ['site.test:80:80'],
+    ['site.test:8o'],
+    ['[::1]x'],
+    ['[]'],
+    ['[::g]'],
+    ['site"test'],
+    ['site<test>'],
+    ['ex%4mple'],
+    ['ex%zzmple'],
+    ['site.test#x'],
+    ['site.test?x'],
   ])('rejects %j as nginx would (400)', (raw) => {
     expect(normalizeHost(raw)).toBeUndefined();
   });

@@ -6,49 +6,86 @@ const DOT = 0x2e;
 const COLON = 0x3a;
 const LBRACKET = 0x5b;
 const RBRACKET = 0x5d;
+const PERCENT = 0x25;
 const SLASH = 0x2f;
-const BACKSLASH = 0x5c;
+const DIGIT_0 = 0x30;
+const DIGIT_9 = 0x39;
 const UPPER_A = 0x41;
 const UPPER_Z = 0x5a;
 
+/** What a byte may be in a Host: bit 1 a reg-name byte (RFC 3986 unreserved and sub-delims), bit 2 a hex digit. */
+const REG_NAME = 1;
+const HEX = 2;
+const HOST_BYTES = new Uint8Array(128);
+for (const ch of "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~!$&'()*+,;=") HOST_BYTES[ch.charCodeAt(0)] = REG_NAME;
+for (const ch of '0123456789abcdefABCDEF') HOST_BYTES[ch.charCodeAt(0)] = REG_NAME | HEX;
+
+function isHex(ch: number): boolean {
+  return ch < 128 && (HOST_BYTES[ch]! & HEX) !== 0;
+}
+
 /**
  * Normalises a Host header the way nginx fills `$host`: lower-cased, port stripped, one trailing dot
- * dropped, IPv6 literals kept with their brackets. Returns undefined for a host nginx would answer with
- * 400 (empty, `..`, a path separator, whitespace or control bytes), so it is never used as a key.
- * A charCode scan, not a regex: this runs on every request.
+ * dropped, IPv6 literals kept with their brackets. Returns undefined (the request gets 400 and is never
+ * keyed) for anything RFC 3986 does not allow as `host [ ":" port ]`, which is stricter than nginx: empty,
+ * `..`, a byte outside reg-name (userinfo's `@`, a path separator, whitespace, control or non-ASCII bytes),
+ * a bad `%` escape, an IP literal with other than hex digits, `:` and `.`, or a port that is not 1-65535
+ * (an empty port, `host:`, is allowed as RFC 3986 allows it).
+ * A charCode scan over a table, not a regex: this runs on every request.
  */
 export function normalizeHost(raw: string | undefined): string | undefined {
   if (raw === undefined) return undefined;
   const len = raw.length;
   let dotPos = -2;
   let hostLen = len;
-  let state = 0; // 0 usual, 1 inside [literal], 2 rest (port)
+  /** Where ':' port starts (len: no port). */
+  let portAt = len;
   let upper = false;
-  for (let i = 0; i < len; i++) {
-    const ch = raw.charCodeAt(i);
-    if (ch === DOT) {
-      if (dotPos === i - 1) return undefined;
-      dotPos = i;
-    } else if (ch === COLON) {
-      if (state === 0) {
-        hostLen = i;
-        state = 2;
-      }
-    } else if (ch === LBRACKET) {
-      if (i === 0) state = 1;
-    } else if (ch === RBRACKET) {
-      if (state === 1) {
-        hostLen = i + 1;
-        state = 2;
-      }
-    } else if (ch === SLASH || ch === BACKSLASH || ch <= 0x20 || ch >= 0x7f) {
-      return undefined;
-    } else if (ch >= UPPER_A && ch <= UPPER_Z) {
-      upper = true;
+  let i = 0;
+  if (len > 0 && raw.charCodeAt(0) === LBRACKET) {
+    // IP-literal: hex digits, ':' and '.' up to ']', then the end or ':' port.
+    for (i = 1; i < len; i++) {
+      const ch = raw.charCodeAt(i);
+      if (ch === RBRACKET) break;
+      if (ch !== COLON && ch !== DOT && !isHex(ch)) return undefined;
+      if (ch >= UPPER_A && ch <= UPPER_Z) upper = true;
     }
+    if (i >= len || i === 1) return undefined; // unterminated, or empty
+    hostLen = i + 1;
+    portAt = hostLen;
+    if (portAt < len && raw.charCodeAt(portAt) !== COLON) return undefined;
+  } else {
+    for (; i < len; i++) {
+      const ch = raw.charCodeAt(i);
+      if (ch === COLON) {
+        hostLen = portAt = i;
+        break;
+      }
+      if (ch === DOT) {
+        if (dotPos === i - 1) return undefined;
+        dotPos = i;
+      } else if (ch === PERCENT) {
+        if (!isHex(raw.charCodeAt(i + 1)) || !isHex(raw.charCodeAt(i + 2))) return undefined;
+      } else if (ch >= 128 || (HOST_BYTES[ch]! & REG_NAME) === 0) {
+        return undefined;
+      } else if (ch >= UPPER_A && ch <= UPPER_Z) {
+        upper = true;
+      }
+    }
+    if (dotPos === hostLen - 1) hostLen--;
   }
-  if (state === 1) return undefined; // an unterminated IPv6 literal
-  if (dotPos === hostLen - 1) hostLen--;
+  if (portAt < len) {
+    // ':' port: digits only, 1-65535 (or none at all).
+    const digits = len - portAt - 1;
+    if (digits > 5) return undefined;
+    let port = 0;
+    for (let j = portAt + 1; j < len; j++) {
+      const ch = raw.charCodeAt(j);
+      if (ch < DIGIT_0 || ch > DIGIT_9) return undefined;
+      port = port * 10 + (ch - DIGIT_0);
+    }
+    if (digits > 0 && (port === 0 || port > 65535)) return undefined;
+  }
   if (hostLen <= 0) return undefined;
   const host = hostLen === len ? raw : raw.slice(0, hostLen);
   return upper ? host.toLowerCase() : host;

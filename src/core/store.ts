@@ -42,6 +42,12 @@ export interface CacheStore {
   /** Appends bytes to an existing value (flags and expiry unchanged); false when the key is absent. */
   append(key: string, value: Buffer): Promise<boolean>;
   delete(key: string): Promise<boolean>;
+  /**
+   * Whether the key's node failed its last call and has not answered since (a timeout or an open breaker):
+   * a caller skips optional calls to it (the fill lock), so one request pays at most one store timeout.
+   * Absent: never suspect (in-process stores).
+   */
+  suspect?(key: string): boolean;
   /** Drops a key from in-process tiers and reads in flight only (to apply a purge heard from elsewhere). */
   evictLocal(key: string): void;
   health(): readonly NodeHealth[];

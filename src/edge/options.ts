@@ -99,6 +99,20 @@ export interface EdgeOptions {
    * default; nginx's keepalive_timeout). Behind a load balancer, set it above the balancer's idle timeout.
    */
   keepAliveTimeoutMs?: number | string;
+  /** A client must send a whole request head within this, in ms (10000), else 408 and close (slowloris). */
+  clientHeaderTimeoutMs?: number | string;
+  /** A client must send a whole request body within this once its head is in, in ms (30000), else 408. */
+  clientBodyTimeoutMs?: number | string;
+  /** Requests that may wait for a free connection to one origin (1024); past it 503 with Retry-After. */
+  originMaxQueue?: number | string;
+  /** Seconds memcached keeps a page with a validator past its stale windows, to revalidate it with a 304 (3600). */
+  keep?: number | string;
+  /** Cap on the heuristic lifetime (10 % of the time since Last-Modified) used with ttl 0, in seconds (86400). */
+  maxHeuristicTtl?: number | string;
+  /** Honour the client's Cache-Control (no-cache, max-age, min-fresh) instead of ignoring it (false). */
+  honorRequestCacheControl?: boolean | string;
+  /** RFC 9213 field targeting this edge above CDN-Cache-Control ('Edge-Cache-Control'). */
+  targetedCacheControl?: string;
   /** Store compressible pages compressed: 'gzip' (default, nginx-compatible), 'br' (smaller; envelope only) or 'off'. */
   compression?: string;
   /** Smallest body worth compressing, bytes (1024). */
@@ -149,8 +163,13 @@ export interface ResolvedEdgeOptions {
   readonly maxHeaderBytes: number;
   readonly drainTimeoutMs: number;
   readonly keepAliveTimeoutMs: number;
+  readonly clientHeaderTimeoutMs: number;
+  readonly clientBodyTimeoutMs: number;
+  readonly originMaxQueue: number;
   readonly coalesce: boolean;
   readonly lockTimeoutMs: number;
+  /** Whether lookup obeys the request's Cache-Control (no-cache, max-age, min-fresh); only-if-cached always is. */
+  readonly honorRequestCacheControl: boolean;
   readonly compression: Compression;
   readonly compressMinBytes: number;
 }
@@ -179,6 +198,19 @@ function parseOrigin(value: string): ResolvedOrigin {
   return { url, base: url.origin };
 }
 
+function isAny(v: unknown): boolean {
+  const one = Array.isArray(v) && v.length === 1 ? (v as unknown[])[0] : v;
+  return typeof one === 'string' && one.trim().toLowerCase() === 'any';
+}
+
+/** An HTTP field name (RFC 9110 §5.1 token), lower-cased. */
+function headerName(name: string, value: unknown): string {
+  if (typeof value !== 'string' || !/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(value)) {
+    throw new ConfigError(`${name} must be an HTTP header name (letters, digits, '-'), got ${JSON.stringify(value)}`);
+  }
+  return value.toLowerCase();
+}
+
 function has<K extends keyof EdgeOptions>(o: Readonly<EdgeOptions>, k: K): boolean {
   return o[k] !== undefined;
 }
@@ -203,7 +235,10 @@ export function resolveEdgeOptions(input: Readonly<EdgeOptions>): ResolvedEdgeOp
     throw new ConfigError(`memoryBytes (${memoryBytes}) must be 0 or at least maxEntryBytes (${maxEntryBytes})`);
   }
 
-  const statuses = has(o, 'cacheStatuses')
+  // 'any': every final status with explicit freshness (RFC 9111 §3); the default list is also heuristically cacheable.
+  const statuses: readonly number[] | 'any' = has(o, 'cacheStatuses') && isAny(o.cacheStatuses)
+    ? 'any'
+    : has(o, 'cacheStatuses')
     ? stringList('cacheStatuses', Array.isArray(o.cacheStatuses) ? o.cacheStatuses.map(String) : o.cacheStatuses).map((s) =>
         integerIn('cacheStatuses', s, 200, 599),
       )
@@ -272,9 +307,13 @@ export function resolveEdgeOptions(input: Readonly<EdgeOptions>): ResolvedEdgeOp
         ? nonNegativeInt('staleWhileRevalidate', o.staleWhileRevalidate, 365 * 86400)
         : DEF.staleWhileRevalidate.edge.value,
       defaultStaleIfErrorSeconds: has(o, 'staleIfError') ? nonNegativeInt('staleIfError', o.staleIfError, 365 * 86400) : DEF.staleIfError.edge.value,
-      statuses: new Set(statuses),
+      statuses: statuses === 'any' ? 'any' : new Set(statuses),
       maxTtlSeconds: has(o, 'maxTtlSeconds') ? positiveInt('maxTtlSeconds', o.maxTtlSeconds) : DEF.maxTtlSeconds.edge.value,
+      keepSeconds: has(o, 'keep') ? nonNegativeInt('keep', o.keep, 365 * 86400) : DEF.keep.edge.value,
+      maxHeuristicTtlSeconds: has(o, 'maxHeuristicTtl') ? positiveInt('maxHeuristicTtl', o.maxHeuristicTtl, 10 * 365 * 86400) : DEF.maxHeuristicTtl.edge.value,
+      targetedField: has(o, 'targetedCacheControl') ? headerName('targetedCacheControl', o.targetedCacheControl) : DEF.targetedCacheControl.edge.value,
     },
+    honorRequestCacheControl: has(o, 'honorRequestCacheControl') ? boolean('honorRequestCacheControl', o.honorRequestCacheControl) : DEF.honorRequestCacheControl.edge.value,
     originConnectTimeoutMs: has(o, 'originConnectTimeoutMs') ? positiveInt('originConnectTimeoutMs', o.originConnectTimeoutMs, 600000) : DEF.originConnectTimeoutMs.edge.value,
     originTimeoutMs: has(o, 'originTimeoutMs') ? positiveInt('originTimeoutMs', o.originTimeoutMs, 3600000) : DEF.originTimeoutMs.edge.value,
     originBodyTimeoutMs: has(o, 'originBodyTimeoutMs') ? positiveInt('originBodyTimeoutMs', o.originBodyTimeoutMs, 3600000) : DEF.originBodyTimeoutMs.edge.value,
@@ -288,6 +327,9 @@ export function resolveEdgeOptions(input: Readonly<EdgeOptions>): ResolvedEdgeOp
     maxHeaderBytes: has(o, 'maxHeaderBytes') ? byteSize('maxHeaderBytes', o.maxHeaderBytes, 1024, MIB) : DEF.maxHeaderBytes.edge.value,
     drainTimeoutMs: has(o, 'drainTimeoutMs') ? nonNegativeInt('drainTimeoutMs', o.drainTimeoutMs, 3600000) : DEF.drainTimeoutMs.edge.value,
     keepAliveTimeoutMs: has(o, 'keepAliveTimeoutMs') ? positiveInt('keepAliveTimeoutMs', o.keepAliveTimeoutMs, 3600000) : DEF.keepAliveTimeoutMs.edge.value,
+    clientHeaderTimeoutMs: has(o, 'clientHeaderTimeoutMs') ? positiveInt('clientHeaderTimeoutMs', o.clientHeaderTimeoutMs, 3600000) : DEF.clientHeaderTimeoutMs.edge.value,
+    clientBodyTimeoutMs: has(o, 'clientBodyTimeoutMs') ? positiveInt('clientBodyTimeoutMs', o.clientBodyTimeoutMs, 3600000) : DEF.clientBodyTimeoutMs.edge.value,
+    originMaxQueue: has(o, 'originMaxQueue') ? nonNegativeInt('originMaxQueue', o.originMaxQueue, 10000000) : DEF.originMaxQueue.edge.value,
     coalesce: has(o, 'coalesce') ? boolean('coalesce', o.coalesce) : DEF.coalesce.edge.value,
     lockTimeoutMs: has(o, 'lockTimeoutMs') ? positiveInt('lockTimeoutMs', o.lockTimeoutMs, 600000) : DEF.lockTimeoutMs.edge.value,
     compression,

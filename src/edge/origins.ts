@@ -5,7 +5,7 @@
 import type { Readable } from 'node:stream';
 import { Pool } from 'undici';
 import type { Dispatcher } from 'undici';
-import { BadRequestError, ClientAbortError, OriginTimeoutError, OriginUnavailableError, toError } from '../core/errors';
+import { BadRequestError, ClientAbortError, OriginBusyError, OriginTimeoutError, OriginUnavailableError, toError } from '../core/errors';
 import type { OriginError } from '../core/errors';
 import { componentLogger, RateLimitedLog } from '../core/logger';
 import type { CacheMetrics } from '../core/metrics';
@@ -36,6 +36,8 @@ export interface OriginRequest {
   readonly body: Readable | null;
   /** Whether another origin may be tried after a connection error or timeout. */
   readonly retryable: boolean;
+  /** Aborts the origin request (the client went away, or sent its body too slowly): not the origin's fault. */
+  readonly signal?: AbortSignal;
 }
 
 export interface Origins {
@@ -60,6 +62,15 @@ function clientGone(body: Readable | null): boolean {
   if (body === null) return false;
   const socket = (body as { socket?: { destroyed?: boolean } }).socket;
   return socket?.destroyed === true;
+}
+
+/** An origin response whose body cannot be delimited: a 502 that does not count against the origin's health. */
+class UnframedResponseError extends OriginUnavailableError {}
+
+/** Whether a response's Transfer-Encoding is `chunked` alone, the one coding a proxy must understand (RFC 9112 §7). */
+function chunkedOnly(te: string | string[]): boolean {
+  const v = (Array.isArray(te) ? te.join(',') : te).trim().toLowerCase();
+  return v === 'chunked';
 }
 
 export function createOrigins(opts: ResolvedEdgeOptions, metrics: CacheMetrics, now: () => number = Date.now): Origins {
@@ -112,6 +123,18 @@ export function createOrigins(opts: ResolvedEdgeOptions, metrics: CacheMetrics, 
     log.warn({ origin: s.origin.base, err: err.message, failures: s.failures }, 'origin request failed');
   }
 
+  /**
+   * RFC 9112 §6.1: a transfer coding the edge does not understand cannot be decoded, so the body's end and
+   * bytes are unknown: a 502, never relayed or stored. (The origin answers; its health stands.)
+   */
+  function framed(s: OriginState, res: Dispatcher.ResponseData): Dispatcher.ResponseData {
+    const te = res.headers['transfer-encoding'];
+    if (te === undefined || chunkedOnly(te)) return res;
+    res.body.destroy();
+    log.warn({ origin: s.origin.base, te }, 'origin response cannot be framed');
+    throw new UnframedResponseError(`origin ${s.origin.base} sent Transfer-Encoding: ${String(te)}`);
+  }
+
   let probeTimer: NodeJS.Timeout | undefined;
   if (opts.originHealthPath !== undefined) {
     const path = opts.originHealthPath;
@@ -136,11 +159,23 @@ export function createOrigins(opts: ResolvedEdgeOptions, metrics: CacheMetrics, 
     async request(req: OriginRequest): Promise<Dispatcher.ResponseData> {
       const tried: OriginState[] = [];
       const attempts = req.retryable ? states.length : 1;
+      // Retries share one deadline (nginx's proxy_next_upstream_timeout): a client waits about one
+      // --origin-timeout for the response head, however many origins are tried.
+      const deadline = now() + opts.originTimeoutMs;
       let last: OriginError | undefined;
       for (let attempt = 0; attempt < attempts; attempt++) {
+        const left = deadline - now();
+        if (attempt > 0 && left < 1) break;
         const s = pick(tried);
         if (s === undefined) break;
         tried.push(s);
+        if (s.pool.stats.pending >= opts.originMaxQueue) {
+          // Every connection busy and the queue full: shed load instead of queueing without bound. Not a
+          // failure of the origin (it is answering), so its health is untouched; another origin may have room.
+          last = new OriginBusyError(`origin ${s.origin.base}: ${opts.originMaxQueue} requests already wait for a connection`);
+          log.warn({ origin: s.origin.base, queued: opts.originMaxQueue }, 'origin queue full');
+          continue;
+        }
         s.requests++;
         const t0 = performance.now();
         try {
@@ -149,16 +184,21 @@ export function createOrigins(opts: ResolvedEdgeOptions, metrics: CacheMetrics, 
             path: req.path,
             headers: req.headers,
             body: req.body,
+            headersTimeout: Math.max(1, left),
+            signal: req.signal,
           });
           succeeded(s);
           okCounter.inc();
           okSeconds.observe((performance.now() - t0) / 1000);
-          return res;
+          return framed(s, res);
         } catch (err) {
+          if (err instanceof UnframedResponseError) throw err;
           const code = (err as { code?: unknown }).code;
           if (typeof code === 'string' && REQUEST_CODES.has(code)) throw new BadRequestError(`request refused: ${code}`, { cause: err });
-          // The client went away while sending its body: the origin did nothing wrong, so its health is
-          // untouched. (The body stream itself is destroyed by undici on any failure; the client's socket is not.)
+          // The client went away (or was too slow) and the request was aborted, or the client went away while
+          // sending its body: the origin did nothing wrong, so its health is untouched. (The body stream itself
+          // is destroyed by undici on any failure; the client's socket is not.)
+          if (req.signal?.aborted === true) throw req.signal.reason instanceof Error ? req.signal.reason : new ClientAbortError('client went away');
           if (clientGone(req.body)) throw new ClientAbortError('client aborted its request body');
           last = classifyOriginError(err, s.origin.base);
           errCounter.inc();

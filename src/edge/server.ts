@@ -138,7 +138,11 @@ export function createEdgeServer(input: Readonly<EdgeOptions> | ResolvedEdgeOpti
       // No cap on a whole request: an upload that keeps moving may take as long as it needs (passes stream).
       // A connection idle for IDLE_TIMEOUT_MS is closed instead (nginx's client_body_timeout / send_timeout).
       requestTimeout: 0,
-      headersTimeout: 20_000,
+      // A request head must be complete within --client-header-timeout (slowloris: the idle sweep sees bytes
+      // moving and keeps a dribbling connection). Node checks its list of connections on an interval, 30 s by
+      // default, which would let a head take that much longer; a quarter of the limit bounds the overshoot.
+      headersTimeout: opts.clientHeaderTimeoutMs,
+      connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(opts.clientHeaderTimeoutMs / 4))),
       // Idle keep-alive connections are closed by the sweep below: Node's own keepAliveTimeout re-arms a
       // socket timer twice per request (after each response, and again as the next one arrives).
       keepAliveTimeout: 0,
@@ -156,9 +160,23 @@ export function createEdgeServer(input: Readonly<EdgeOptions> | ResolvedEdgeOpti
       socket.destroy();
       return;
     }
-    const status = err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : '400 Bad Request';
+    const status =
+      err.code === 'HPE_HEADER_OVERFLOW'
+        ? '431 Request Header Fields Too Large'
+        : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+          ? '408 Request Timeout'
+          : '400 Bad Request';
     const body = `${status}\n`;
     socket.end(`HTTP/1.1 ${status}\r\nContent-Type: text/plain\r\nContent-Length: ${body.length}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n${body}`);
+  });
+
+  // CONNECT asks for a tunnel: never (no open proxy). Node would close the connection without a word.
+  server.on('connect', function onConnect(_req: http.IncomingMessage, socket: Socket) {
+    const body = '405 Method Not Allowed: CONNECT is not served\n';
+    socket.end(
+      `HTTP/1.1 405 Method Not Allowed\r\nAllow: GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS\r\nContent-Type: text/plain\r\n` +
+        `Content-Length: ${body.length}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n${body}`,
+    );
   });
 
   const edge: EdgeServer = {

@@ -40,5 +40,5 @@ export function createStore(config: StoreConfig, metrics?: CacheMetrics): CacheS
     tier: 'l1',
     ...m,
   });
-  return createTieredStore({ l1, l2, l1TtlSeconds: config.l1TtlSeconds });
+  return createTieredStore({ l1, l2, l1TtlSeconds: config.l1TtlSeconds, joinWindowMs: config.memcachedTimeoutMs });
 }

@@ -238,6 +238,10 @@ export function createMemcachedStore(options: MemcachedStoreOptions): CacheStore
         return false;
       }
     },
+    suspect(key: string): boolean {
+      const b = nodes[ring.nodeFor(key)]!.breaker;
+      return b.failures > 0 || b.retryAt !== 0;
+    },
     evictLocal(key: string): void {
       // Another process changed this key (a purge or write heard from it): later gets read anew.
       inflight.delete(key);

@@ -9,6 +9,12 @@ export interface TieredStoreOptions {
   l2: CacheStore;
   /** Longest an item stays in L1, in seconds. The L1 store's own maxTtlSeconds should match. */
   l1TtlSeconds: number;
+  /**
+   * How much older than this process's get an L2 read it joined may be (memcached joins reads younger than
+   * its timeout), in ms: an L1 fill's lifetime counts from the read's start, so a purge made elsewhere is
+   * seen within l1TtlSeconds of being made, never later. Default 0.
+   */
+  joinWindowMs?: number;
 }
 
 /** Keys whose last write is remembered (see `wrote`). */
@@ -16,6 +22,8 @@ const WRITTEN_MAX = 10_000;
 
 export function createTieredStore(options: TieredStoreOptions): CacheStore {
   const { l1, l2, l1TtlSeconds } = options;
+  const l1TtlMs = l1TtlSeconds * 1000;
+  const joinWindowMs = options.joinWindowMs ?? 0;
   /** Values already put in L1: memcached hands one value to every get that joined its read, filled once. */
   const filled = new WeakSet<StoredValue>();
   // A read of memcached that began before this process wrote or evicted its key must not fill L1 when
@@ -34,10 +42,13 @@ export function createTieredStore(options: TieredStoreOptions): CacheStore {
     writtenAt.set(key, writes);
   }
 
-  function fill(key: string, value: StoredValue): void {
+  function fill(key: string, value: StoredValue, readBegunAt: number): void {
     // Filling L1 on an L2 hit is the point of L1: the next request for this page never leaves the process.
-    // The entry's own freshness is checked on every hit, so L1 only bounds how long a purge goes unseen.
-    l1.putValue(key, value, l1TtlSeconds);
+    // The entry's own freshness is checked on every hit, so L1 only bounds how long a purge goes unseen:
+    // counted from when the read began (memcached may have answered it just before a purge landed), not
+    // from now, or a slow read would stretch the bound by its own duration.
+    const ttlMs = l1TtlMs - (performance.now() - readBegunAt) - joinWindowMs;
+    if (ttlMs >= 1) l1.putValue(key, value, ttlMs / 1000);
   }
 
   return {
@@ -50,10 +61,11 @@ export function createTieredStore(options: TieredStoreOptions): CacheStore {
       const local = l1.peek(key);
       if (local !== undefined) return local;
       const begun = writes;
+      const begunAt = performance.now();
       const remote = await l2.get(key);
       if (remote !== undefined && !filled.has(remote) && begun >= floor && (writtenAt.get(key) ?? 0) <= begun) {
         filled.add(remote);
-        fill(key, remote);
+        fill(key, remote, begunAt);
       }
       return remote;
     },
@@ -78,6 +90,9 @@ export function createTieredStore(options: TieredStoreOptions): CacheStore {
       wrote(key);
       l1.evictLocal(key);
       return l2.delete(key);
+    },
+    suspect(key: string): boolean {
+      return l2.suspect?.(key) === true;
     },
     evictLocal(key: string): void {
       wrote(key);

@@ -1,5 +1,6 @@
 // recv: validate and normalise the request (unknown hosts and foreign absolute-form targets are refused:
 // no open proxy), then the shared request policy decides lookup or pass (src/core/request-policy.ts).
+import { connectionNamesEndToEnd } from '../../core/headers';
 import { decideRequest } from '../../core/request-policy';
 import { normalizeHost, splitUrl } from '../../core/key';
 import type { StepName, Transaction } from '../transaction';
@@ -45,6 +46,8 @@ export function recv(tx: Transaction): StepName {
   const host = normalizeHost(req.headers.host);
   if (host === undefined) return refuse(tx, 400, 'Bad Request: missing or invalid Host header');
   if (hasTwoHosts(req.rawHeaders)) return refuse(tx, 400, 'Bad Request: more than one Host header');
+  const named = connectionNamesEndToEnd(req.headers.connection);
+  if (named !== undefined) return refuse(tx, 400, `Bad Request: Connection may not name ${named}`);
   let target = req.url ?? '';
   if (target.charCodeAt(0) !== SLASH) {
     // RFC 9112 §3.2.2: absolute-form. Accept it only for the Host this request names; anything else
