@@ -2,16 +2,17 @@
 // The edge-page-cache command: argv + env -> options -> run. Bad input exits 2 with a message naming the
 // flag; nothing starts half-configured.
 import { ConfigError } from '../core/errors';
-import { resolveEdgeOptions } from '../edge/options';
 import { benchCommand } from './bench';
 import { nginxConf, purgeCommand, warmCommand } from './commands';
-import { flagLabel, serveHelp, serveOptionsFromArgv } from './flags';
-import { serve } from './serve';
+import { serveHelp } from './flags';
+import { reloadCommand } from './reload-command';
+import { serveCommand } from './serve';
 
 const USAGE = `usage: edge-page-cache <command> [flags]
 
 commands:
   serve        run the edge server (edge-page-cache serve --help for its flags)
+  reload       reload a running edge through its admin port: reload --admin URL [--token T] (or send SIGHUP)
   purge        purge URL... [--tag TAG...] through --admin URL --admin-token T, or --memcached host:port,...
   warm         warm --sitemap URL [--edge http://127.0.0.1:8080] [--concurrency 8]
   nginx-conf   print an nginx config serving the same cache [--memcached ...] [--fallback URL] [--listen 80]
@@ -27,16 +28,12 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
           process.stdout.write(serveHelp());
           return 0;
         }
-        let opts;
-        try {
-          opts = resolveEdgeOptions(serveOptionsFromArgv(rest, env));
-        } catch (err) {
-          if (err instanceof ConfigError) throw new ConfigError(flagLabel(err.message));
-          throw err;
-        }
-        await serve(opts);
+        await serveCommand(rest, env);
         return -1; // keep running
       }
+      case 'reload':
+        process.stdout.write(`${await reloadCommand(rest, env)}\n`);
+        return 0;
       case 'purge':
         process.stdout.write(`${await purgeCommand(rest, env)}\n`);
         return 0;

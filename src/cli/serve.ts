@@ -1,20 +1,28 @@
-// `edge-page-cache serve`: one process, or a node:cluster primary with N workers. The primary listens on
-// the port and hands each client connection to the worker with the fewest open ones (ConnectionDispatcher). It
-// owns the admin port and speaks to workers over IPC: purge (a purge reaches every worker's L1), health, and
-// metrics (prom-client's AggregatorRegistry). SIGTERM drains in-flight requests, then exits.
+// `edge-page-cache serve`: a node:cluster primary with N workers (N = 1 too, so that it can reload). The
+// primary listens on the port and hands each client connection to the worker with the fewest open ones
+// (ConnectionDispatcher). It owns the admin port and speaks to workers over IPC: purge (a purge reaches every
+// worker's L1), health, and metrics (prom-client's AggregatorRegistry). SIGTERM drains in-flight requests,
+// then exits; SIGHUP, SIGUSR2 and POST /reload re-read the configuration and replace the workers one at a
+// time (reload.ts).
 import cluster from 'node:cluster';
 import type { Worker } from 'node:cluster';
 import net from 'node:net';
+import path from 'node:path';
 import { AggregatorRegistry } from 'prom-client';
+import { ConfigError } from '../core/errors';
 import { componentLogger } from '../core/logger';
 import { createAdminServer } from '../edge/admin';
-import type { AdminBackend, HealthReport } from '../edge/admin';
-import type { ResolvedEdgeOptions } from '../edge/options';
-import { createEdgeServer, localAdminBackend, requestCounts } from '../edge/server';
+import type { AdminBackend, HealthReport, ReloadReport } from '../edge/admin';
+import { resolveEdgeOptions } from '../edge/options';
+import type { EdgeOptions, ResolvedEdgeOptions } from '../edge/options';
+import { createEdgeServer, requestCounts } from '../edge/server';
 import type { EdgeServer } from '../edge/server';
 import { listenOn } from '../edge/listen';
+import { probeMemcachedNodes } from '../edge/health';
 import { ConnectionDispatcher } from './dispatch';
 import type { ConnectionHandle, ConnMessage } from './dispatch';
+import { flagLabel, serveOptionsFromArgv } from './flags';
+import { replaceWorkers, restartOnlyChanges } from './reload';
 
 type ToWorker =
   | { epc: 'purge'; id: number; urls: string[]; tags: string[] }
@@ -56,30 +64,43 @@ function isMessage(m: unknown): m is { epc: string; id: number } {
   return typeof m === 'object' && m !== null && 'epc' in m && 'id' in m;
 }
 
-async function drainAndExit(edge: EdgeServer, admin: { close(): Promise<void> } | undefined): Promise<never> {
+async function drainAndExit(edge: EdgeServer): Promise<never> {
   log.info('draining');
-  await Promise.all([edge.close(), admin?.close()]);
+  await edge.close();
   log.info('drained; exiting');
   process.exit(0);
 }
 
-/** Runs the edge in this process (workers = 1) or as a cluster. Resolves once listening. */
-export async function serve(opts: ResolvedEdgeOptions): Promise<void> {
-  if (opts.workers === 1) {
-    const edge = createEdgeServer(opts);
-    const port = await edge.listen();
-    const admin =
-      opts.adminPort === undefined
-        ? undefined
-        : createAdminServer({ port: opts.adminPort, host: opts.adminHost, token: opts.adminToken }, localAdminBackend(edge));
-    const adminPort = await admin?.listen();
-    log.info({ port, host: opts.host, adminPort, origins: opts.origins.map((o) => o.base), memcached: opts.store.memcached.map((s) => s.name) }, 'edge listening');
-    process.once('SIGTERM', () => void drainAndExit(edge, admin));
-    process.once('SIGINT', () => void drainAndExit(edge, admin));
-    return;
+/**
+ * The options a worker runs with, as chosen by the primary (JSON of EdgeOptions): a reload's workers run the
+ * configuration the primary validated, never a file re-read behind its back.
+ */
+const WORKER_OPTIONS_ENV = 'EDGE_WORKER_OPTIONS';
+
+/** serve's argv + environment (+ --config FILE) -> options. Throws a ConfigError naming the flag. */
+export function loadServeOptions(argv: readonly string[], env: NodeJS.ProcessEnv): { input: EdgeOptions; opts: ResolvedEdgeOptions } {
+  try {
+    const input = serveOptionsFromArgv(argv, env);
+    return { input, opts: resolveEdgeOptions(input) };
+  } catch (err) {
+    if (err instanceof ConfigError) throw new ConfigError(flagLabel(err.message));
+    throw err;
   }
-  if (cluster.isPrimary) return primary(opts);
-  return worker(opts);
+}
+
+/**
+ * `edge-page-cache serve`: the primary (resolves once listening), or in a worker the edge it runs. Even one
+ * worker runs behind a primary, so that a reload can start its replacement before it goes (README: the
+ * hand-off's cost).
+ */
+export async function serveCommand(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<void> {
+  if (cluster.isWorker) {
+    const given = env[WORKER_OPTIONS_ENV];
+    if (given === undefined) throw new ConfigError(`a serve worker needs ${WORKER_OPTIONS_ENV} from its primary`);
+    return worker(resolveEdgeOptions(JSON.parse(given) as EdgeOptions));
+  }
+  const { input, opts } = loadServeOptions(argv, env);
+  return primary(opts, input, () => loadServeOptions(argv, env));
 }
 
 function worker(opts: ResolvedEdgeOptions): Promise<void> {
@@ -149,19 +170,36 @@ function worker(opts: ResolvedEdgeOptions): Promise<void> {
     if (draining) return;
     draining = true;
     tell({ epc: 'draining', id: 0 });
-    void drainAndExit(edge, undefined);
+    stopProbe();
+    void drainAndExit(edge);
   }
   process.once('SIGTERM', drain);
   process.once('SIGINT', drain);
+  // Reload signals are the primary's: a worker that gets one too (sent to the whole process group) keeps
+  // serving instead of dying of Node's default action.
+  process.on('SIGHUP', noop);
+  process.on('SIGUSR2', noop);
+  // Health that tells the truth without traffic: each memcached node is asked once per retry interval.
+  const stopProbe = probeMemcachedNodes(edge.cache.store, opts.store.memcached, opts.store.memcachedRetryAfterMs);
   tell({ epc: 'ready', id: 0 });
   return Promise.resolve();
 }
 
-async function primary(opts: ResolvedEdgeOptions): Promise<void> {
+async function primary(first: ResolvedEdgeOptions, firstInput: EdgeOptions, reread: () => { input: EdgeOptions; opts: ResolvedEdgeOptions }): Promise<void> {
+  /** The configuration in force: what new workers (a reload's, or one replacing a dead worker) run with. */
+  let opts = first;
+  let input = firstInput;
   let stopping = false;
   let seq = 0;
   const waiting = new Map<number, { left: number; values: unknown[]; done: (v: unknown[]) => void }>();
+  /** Workers told to drain (a reload's old ones): their exit is expected, and they are not counted as serving. */
+  const retired = new WeakSet<Worker>();
+  /** Workers started by a reload and not yet ready: a death before ready fails the reload, not restarted. */
+  const starting = new Map<Worker, { ready: () => void; failed: (why: string) => void }>();
+  const exits = new Map<Worker, () => void>();
+  const reloadState: { generation: number; at: number; error: string | undefined } = { generation: 0, at: 0, error: undefined };
   const workers = (): Worker[] => Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined && w.isConnected());
+  const serving = (): Worker[] => workers().filter((w) => !retired.has(w));
   const dispatcher = new ConnectionDispatcher<Worker>({
     send(w, message, handle, callback) {
       // A raw TCP handle, as node:cluster sends (Node's typings know only sockets and servers).
@@ -175,6 +213,8 @@ async function primary(opts: ResolvedEdgeOptions): Promise<void> {
   let ready: () => void = noop;
   let readyCount = 0;
   const allReady = new Promise<void>((resolve) => (ready = resolve));
+  // Workers run the command's own file, as it is on disk now: a reload after an upgrade runs the new code.
+  cluster.setupPrimary({ exec: path.join(__dirname, 'main.js'), args: ['serve'] });
 
   cluster.on('message', function onWorkerMessage(from: Worker, m: unknown) {
     if (!isMessage(m)) return;
@@ -186,10 +226,15 @@ async function primary(opts: ResolvedEdgeOptions): Promise<void> {
       case 'gone':
         dispatcher.gone(from);
         return;
-      case 'ready':
+      case 'ready': {
         dispatcher.ready(from);
-        if (++readyCount === opts.workers) ready();
+        const waiter = starting.get(from);
+        if (waiter !== undefined) {
+          starting.delete(from);
+          waiter.ready();
+        } else if (++readyCount === opts.workers) ready();
         return;
+      }
       case 'draining':
         dispatcher.retire(from);
         return;
@@ -227,26 +272,28 @@ async function primary(opts: ResolvedEdgeOptions): Promise<void> {
     });
   }
 
-  const shared = opts.store.memcached.length > 0;
   const aggregator = new AggregatorRegistry();
   const backend: AdminBackend = {
     async health(): Promise<HealthReport> {
-      const replies = (await ask(workers(), (id) => ({ epc: 'health', id }))) as HealthReport[];
-      const first = replies[0];
+      const now = serving();
+      const replies = (await ask(now, (id) => ({ epc: 'health', id }))) as HealthReport[];
       return {
         draining: stopping,
-        origins: first?.origins ?? [],
-        memcached: first?.memcached ?? [],
-        workers: workers().length,
+        // A node or origin is down when any worker found it down (each worker has its own breakers).
+        origins: mergeHealth(replies.map((r) => r.origins), 'url'),
+        memcached: mergeHealth(replies.map((r) => r.memcached), 'name'),
+        workers: now.length,
+        pids: now.map((w) => w.process.pid ?? 0),
+        reload: { generation: reloadState.generation, at: reloadState.at, ...(reloadState.error === undefined ? {} : { error: reloadState.error }) },
       };
     },
     async metrics() {
       return { contentType: aggregator.contentType, body: await aggregator.clusterMetrics() };
     },
     async purge(urls, tags) {
-      if (shared) {
+      if (opts.store.memcached.length > 0) {
         // One worker deletes from memcached (and learns the tagged keys); every worker then drops its L1 copies.
-        const [keys = []] = (await ask(workers().slice(0, 1), (id) => ({ epc: 'purge', id, urls: [...urls], tags: [...tags] }))) as string[][];
+        const [keys = []] = (await ask(serving().slice(0, 1), (id) => ({ epc: 'purge', id, urls: [...urls], tags: [...tags] }))) as string[][];
         await ask(workers(), (id) => ({ epc: 'evict', id, keys }));
         return keys.length;
       }
@@ -260,11 +307,25 @@ async function primary(opts: ResolvedEdgeOptions): Promise<void> {
       for (const r of all) for (const [k, v] of Object.entries(r)) requests[k] = (requests[k] ?? 0) + v;
       return { requests };
     },
+    reload: () => requestReload('admin'),
   };
 
   const deaths: number[] = [];
   function workerDied(w: Worker, code: number | null, signal: string | null): void {
     dispatcher.lost(w);
+    const waiter = starting.get(w);
+    if (waiter !== undefined) {
+      // A reload's new worker that died before it was ready: the reload fails, the old workers keep serving.
+      starting.delete(w);
+      waiter.failed(`new worker exited before it was ready (code ${code}, signal ${signal})`);
+      return;
+    }
+    if (retired.has(w)) {
+      exits.get(w)?.();
+      exits.delete(w);
+      if (stopping && workers().length === 0) process.exit(0);
+      return;
+    }
     if (stopping) {
       if (workers().length === 0) process.exit(0);
       return;
@@ -282,21 +343,108 @@ async function primary(opts: ResolvedEdgeOptions): Promise<void> {
     // Not at once: a worker that could not even start (out of file descriptors) is retried after a pause.
     setTimeout(fork, w.process.pid === undefined ? 1000 : 0);
   }
-  function fork(): void {
-    if (stopping) return;
-    const w = cluster.fork();
+  function fork(): Worker | undefined {
+    if (stopping) return undefined;
+    const w = cluster.fork({ [WORKER_OPTIONS_ENV]: JSON.stringify(input) });
     w.on('error', function onWorkerError(err: Error) {
       // A failed spawn (EMFILE, EAGAIN) or a broken channel: without this listener it would end the primary.
       log.error({ err: err.message, pid: w.process.pid }, 'worker error');
       // A worker that never started sends no 'exit': count it as dead here.
       if (w.process.pid === undefined) workerDied(w, null, null);
     });
+    return w;
   }
   for (let i = 0; i < opts.workers; i++) fork();
   cluster.on('disconnect', function onWorkerDisconnect(w) {
     dispatcher.lost(w);
   });
   cluster.on('exit', workerDied);
+
+  /** A reload's new worker: resolves once it takes connections, rejects if it dies or stalls first. */
+  function startWorker(timeoutMs: number): Promise<Worker> {
+    return new Promise((resolve, reject) => {
+      const w = fork();
+      if (w === undefined) return reject(new Error('stopping'));
+      const timer = setTimeout(() => {
+        if (!starting.delete(w)) return;
+        w.process.kill('SIGKILL');
+        reject(new Error(`new worker not ready within ${timeoutMs} ms`));
+      }, timeoutMs);
+      starting.set(w, {
+        ready: () => {
+          clearTimeout(timer);
+          resolve(w);
+        },
+        failed: (why) => {
+          clearTimeout(timer);
+          reject(new Error(why));
+        },
+      });
+    });
+  }
+  /**
+   * Drains an old worker: no new connections from now on, then the drain message, which reaches it after
+   * every handoff already sent (a channel keeps order), so it takes those before it starts refusing.
+   */
+  function retireWorker(w: Worker): Promise<void> {
+    retired.add(w);
+    dispatcher.retire(w);
+    return new Promise((resolve) => {
+      if (!w.isConnected() || w.process.exitCode !== null) return resolve();
+      const timer = setTimeout(() => {
+        // Past its own drain deadline: what is left would be cut anyway.
+        exits.delete(w);
+        w.process.kill('SIGKILL');
+        resolve();
+      }, opts.drainTimeoutMs + 5000);
+      exits.set(w, () => {
+        clearTimeout(timer);
+        resolve();
+      });
+      w.send({ epc: 'drain', id: 0 } satisfies ToWorker);
+    });
+  }
+
+  let reloads: Promise<ReloadReport> = Promise.resolve({ ok: true, generation: 0, pids: [] });
+  /** Reloads run one after another: a signal during a reload reloads again once it is done. */
+  function requestReload(source: string): Promise<ReloadReport> {
+    reloads = reloads.then(() => reload(source));
+    return reloads;
+  }
+  async function reload(source: string): Promise<ReloadReport> {
+    if (stopping) return { ok: false, error: 'stopping', generation: reloadState.generation, pids: [] };
+    let next: { input: EdgeOptions; opts: ResolvedEdgeOptions };
+    try {
+      next = reread();
+    } catch (err) {
+      const why = (err as Error).message;
+      reloadState.error = `configuration refused: ${why}`;
+      log.error({ source, err: why }, 'reload refused: the configuration does not validate; the workers keep serving');
+      return { ok: false, error: reloadState.error, generation: reloadState.generation, pids: serving().map((w) => w.process.pid ?? 0) };
+    }
+    for (const name of restartOnlyChanges(opts, next.opts)) log.warn({ source, option: name }, 'reload: this option changes only on a restart; kept');
+    const before = { input, opts };
+    input = next.input;
+    opts = { ...next.opts, port: before.opts.port, host: before.opts.host, adminPort: before.opts.adminPort, adminHost: before.opts.adminHost };
+    admin?.setToken(opts.adminToken);
+    log.info({ source, workers: opts.workers }, 'reload: replacing workers one at a time');
+    const result = await replaceWorkers(serving(), opts.workers, { start: () => startWorker(30_000), retire: retireWorker });
+    if (result.error !== undefined) {
+      // The workers not replaced yet keep the old configuration; so do the ones started after this.
+      input = before.input;
+      opts = before.opts;
+      admin?.setToken(opts.adminToken);
+      reloadState.error = `reload failed: ${result.error}`;
+      log.error({ source, err: result.error, replaced: result.replaced }, 'reload failed; the workers not replaced keep serving');
+      return { ok: false, error: reloadState.error, generation: reloadState.generation, pids: serving().map((w) => w.process.pid ?? 0) };
+    }
+    reloadState.generation++;
+    reloadState.at = Date.now();
+    reloadState.error = undefined;
+    const pids = serving().map((w) => w.process.pid ?? 0);
+    log.info({ source, generation: reloadState.generation, pids }, 'reloaded');
+    return { ok: true, generation: reloadState.generation, pids };
+  }
 
   // Client connections: accepted here, and handed as raw handles to the workers by the dispatcher.
   const listener = net.createServer();
@@ -316,7 +464,7 @@ async function primary(opts: ResolvedEdgeOptions): Promise<void> {
     process.exit(1);
   }
   dispatcher.attach(listener);
-  log.info({ port, workers: opts.workers, adminPort }, 'edge listening');
+  log.info({ port, host: opts.host, workers: opts.workers, adminPort, origins: opts.origins.map((o) => o.base), memcached: opts.store.memcached.map((s) => s.name) }, 'edge listening');
 
   function stop(): void {
     if (stopping) return;
@@ -333,4 +481,21 @@ async function primary(opts: ResolvedEdgeOptions): Promise<void> {
   }
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);
+  process.on('SIGHUP', () => void requestReload('SIGHUP'));
+  process.on('SIGUSR2', () => void requestReload('SIGUSR2'));
+}
+
+/**
+ * One list from every worker's view of the origins or memcached nodes: down when any worker found it down
+ * (workers keep their own health state; the worst is what an operator needs to see).
+ */
+function mergeHealth<T extends { readonly up: boolean }>(lists: readonly (readonly T[])[], by: keyof T): T[] {
+  const out = new Map<unknown, T>();
+  for (const list of lists) {
+    for (const item of list) {
+      const seen = out.get(item[by]);
+      if (seen === undefined || (seen.up && !item.up)) out.set(item[by], item);
+    }
+  }
+  return [...out.values()];
 }

@@ -1,11 +1,13 @@
-// The admin port: GET /healthz, GET /metrics, POST /purge (Bearer token), GET / (stats page). Bound to
-// loopback by default. Purge always needs the token; on a non-loopback address every page but /healthz does.
+// The admin port: GET /healthz, GET /metrics, POST /purge and POST /reload (Bearer token), GET / (stats
+// page). Bound to loopback by default. Purge and reload always need the token; on a non-loopback address
+// every page does, except /healthz, which then tells only the status.
 import { listenOn } from './listen';
 import { timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
 import helmet from 'helmet';
 import { componentLogger } from '../core/logger';
 import type { NodeHealth } from '../core/store';
+import { healthCode, healthStatus } from './health';
 import type { OriginHealth } from './origins';
 
 export interface HealthReport {
@@ -13,6 +15,18 @@ export interface HealthReport {
   readonly origins: readonly OriginHealth[];
   readonly memcached: readonly NodeHealth[];
   readonly workers?: number;
+  /** The workers' process ids (a reload replaces them all). */
+  readonly pids?: readonly number[];
+  /** Reloads done (generation), when the last one finished, and why the last one failed, if it did. */
+  readonly reload?: { readonly generation: number; readonly at: number; readonly error?: string };
+}
+
+/** What a reload did: ok with the new workers' pids, or why it was refused (the old workers keep serving). */
+export interface ReloadReport {
+  readonly ok: boolean;
+  readonly error?: string;
+  readonly generation: number;
+  readonly pids: readonly number[];
 }
 
 export interface StatsReport {
@@ -25,6 +39,8 @@ export interface AdminBackend {
   metrics(): Promise<{ contentType: string; body: string }>;
   purge(urls: readonly string[], tags: readonly string[]): Promise<number>;
   stats(): Promise<StatsReport>;
+  /** Re-reads the configuration and replaces the workers (absent: the edge cannot reload). */
+  reload?(): Promise<ReloadReport>;
 }
 
 export interface AdminOptions {
@@ -92,7 +108,7 @@ function statsPage(health: HealthReport, stats: StatsReport): string {
   return `<!doctype html><html><head><meta charset="utf-8"><title>edge-page-cache</title>
 <style>body{font:14px system-ui;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px}</style></head>
 <body><h1>edge-page-cache</h1>
-<p>Hit ratio: <b>${ratio}</b> (${cached} from cache of ${lookups} lookups)${health.draining ? ' — <b>draining</b>' : ''}${health.workers ? ` — ${health.workers} workers` : ''}</p>
+<p>Health: <b>${healthStatus(health)}</b> — Hit ratio: <b>${ratio}</b> (${cached} from cache of ${lookups} lookups)${health.workers ? ` — ${health.workers} workers` : ''}</p>
 <h2>Requests by cache status</h2><table><tr><th>status</th><th>requests</th></tr>
 ${Object.entries(r).map(([k, v]) => `<tr><td>${escapeHtml(k)}</td><td>${v}</td></tr>`).join('')}</table>
 <h2>Origins</h2><table><tr><th>origin</th><th>state</th><th>detail</th></tr>
@@ -104,6 +120,8 @@ ${health.memcached.length === 0 ? '<tr><td colspan="3">embedded in-process store
 
 export interface AdminServer {
   readonly server: http.Server;
+  /** A reload's new --admin-token (undefined: purge and reload refused from now on). */
+  setToken(token: string | undefined): void;
   listen(): Promise<number>;
   close(): Promise<void>;
 }
@@ -111,18 +129,29 @@ export interface AdminServer {
 export function createAdminServer(options: AdminOptions, backend: AdminBackend): AdminServer {
   const log = componentLogger('admin');
   const open = LOOPBACK.has(options.host);
+  let token = options.token;
 
   async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const path = (req.url ?? '/').split('?')[0];
+    const authorized = token !== undefined && tokenMatches(req.headers.authorization, token);
     if (path === '/healthz' && (req.method === 'GET' || req.method === 'HEAD')) {
       const h = await backend.health();
-      json(res, h.draining ? 503 : 200, { status: h.draining ? 'draining' : 'ok', ...h });
+      const status = healthStatus(h);
+      // Off loopback, the origins' URLs and the nodes' names are for the token holder only.
+      json(res, healthCode(status), open || authorized ? { status, ...h } : { status });
       return;
     }
-    const authorized = options.token !== undefined && tokenMatches(req.headers.authorization, options.token);
+    if (path === '/reload') {
+      if (req.method !== 'POST') return json(res, 405, { error: 'use POST' });
+      if (token === undefined) return json(res, 403, { error: 'reload is disabled: start the edge with --admin-token' });
+      if (!authorized) return json(res, 401, { error: 'missing or wrong bearer token' });
+      if (backend.reload === undefined) return json(res, 501, { error: 'this edge cannot reload' });
+      const r = await backend.reload();
+      return json(res, r.ok ? 200 : 409, r);
+    }
     if (path === '/purge') {
       if (req.method !== 'POST') return json(res, 405, { error: 'use POST' });
-      if (options.token === undefined) return json(res, 403, { error: 'purge is disabled: start the edge with --admin-token' });
+      if (token === undefined) return json(res, 403, { error: 'purge is disabled: start the edge with --admin-token' });
       if (!authorized) return json(res, 401, { error: 'missing or wrong bearer token' });
       const body = await readBody(req);
       if (body === undefined) return json(res, 413, { error: `body over ${MAX_BODY} bytes` });
@@ -153,7 +182,7 @@ export function createAdminServer(options: AdminOptions, backend: AdminBackend):
       securityHeaders(req, res, () => send(res, 200, 'text/html; charset=utf-8', statsPage(h, s)));
       return;
     }
-    json(res, 404, { error: 'not found: try /, /healthz, /metrics, POST /purge' });
+    json(res, 404, { error: 'not found: try /, /healthz, /metrics, POST /purge, POST /reload' });
   }
 
   const server = http.createServer(function onAdminRequest(req, res) {
@@ -166,6 +195,9 @@ export function createAdminServer(options: AdminOptions, backend: AdminBackend):
 
   return {
     server,
+    setToken(t: string | undefined): void {
+      token = t;
+    },
     listen(): Promise<number> {
       return listenOn(server, options.port, options.host);
     },
