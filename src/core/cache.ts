@@ -8,6 +8,7 @@ import { createKeyFunction, keyForUrl } from './key';
 import { componentLogger, RateLimitedLog } from './logger';
 import { cacheMetrics } from './metrics';
 import { headersVaryOnCookie } from './policy';
+import { OPTION_TABLE } from './option-table';
 import type { CacheMetrics } from './metrics';
 import type { CacheStore, StoredValue } from './store';
 import { createTagIndex } from './tags';
@@ -22,6 +23,8 @@ export interface PageCacheOptions {
   readonly raw: RawFormatOptions;
   /** Pages whose stored form is larger are not stored (counted and logged, never an error). */
   readonly maxEntryBytes: number;
+  /** Seconds memcached keeps an entry with a validator past its stale windows, to revalidate it (0: none). */
+  readonly keepSeconds?: number;
   readonly metrics?: CacheMetrics;
 }
 
@@ -60,7 +63,8 @@ export interface PageCacheSettings {
   readonly defaultContentType: string;
   readonly gzipFlag: number;
   readonly maxEntryBytes: number;
-  readonly policy: { readonly defaultTtlSeconds: number };
+  /** keepSeconds: the edge's --keep; the middleware takes the table's default (it is not its option). */
+  readonly policy: { readonly defaultTtlSeconds: number; readonly keepSeconds?: number };
 }
 
 /** The page cache a door's resolved options describe, over the store it built (one construction for both doors). */
@@ -71,12 +75,14 @@ export function pageCacheFor(store: CacheStore, o: PageCacheSettings, metrics: C
     format: o.format,
     raw: { defaultContentType: o.defaultContentType, gzipFlag: o.gzipFlag, ttlSeconds: o.policy.defaultTtlSeconds },
     maxEntryBytes: o.maxEntryBytes,
+    keepSeconds: o.policy.keepSeconds ?? OPTION_TABLE.keep.edge.value,
     metrics,
   });
 }
 
 export function createPageCache(options: PageCacheOptions): PageCache {
   const { store, keyPrefix, format, raw, maxEntryBytes } = options;
+  const keepSeconds = options.keepSeconds ?? 0;
   const metrics = options.metrics ?? cacheMetrics();
   const log = new RateLimitedLog(componentLogger('cache'));
   const tooLarge = metrics.notStored.labels('too-large');
@@ -159,11 +165,12 @@ export function createPageCache(options: PageCacheOptions): PageCache {
         log.warn({ key, bytes: value.length, maxEntryBytes }, 'page over the size limit not stored');
         return false;
       }
-      // memcached keeps the entry through its stale windows, so it can still be served on error.
+      // memcached keeps the entry through its stale windows, so it can still be served on error, and with a
+      // validator through the keep window too, so it can be revalidated with a 304 (RFC 9111 §4.3).
       // Raw entries carry no times: nginx serves them while present, so they live for their freshness only.
       // Raw entries are fresh while present (here and in nginx), so they live for the freshness left now.
       const lifetime =
-        format === 'envelope' ? entryLifetimeSeconds(entry) : Math.max(1, Math.floor(entry.ttlSeconds - (Date.now() - entry.storedAt) / 1000));
+        format === 'envelope' ? entryLifetimeSeconds(entry, keepSeconds) : Math.max(1, Math.floor(entry.ttlSeconds - (Date.now() - entry.storedAt) / 1000));
       const ok = await store.set(key, value, flags, lifetime);
       if (ok) {
         stored.inc();

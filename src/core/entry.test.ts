@@ -1,4 +1,6 @@
 import {
+  ENTRY_ETAG_WEAKENED,
+  ENTRY_NO_TRANSFORM,
   DEFAULT_GZIP_FLAG,
   ENVELOPE_FLAG,
   decodeEntry,
@@ -58,8 +60,24 @@ describe('envelope round trip', () => {
   it('keeps every field', () => {
     const e = entry({ status: 404, headers: ['set-x', 'a', 'x-multi', 'one', 'x-multi', 'two'] });
     const d = decodeEnvelope(encodeEnvelope(e));
-    expect(d).toEqual({ ...e, body: e.body });
+    expect(d).toEqual({ ...e, body: e.body, flags: 0 });
     expect(Buffer.compare(d.body, e.body)).toBe(0);
+  });
+
+  it('keeps the flags (v2) and still reads v1 entries, whose reserved field was 0', () => {
+    const e = entry({ flags: ENTRY_NO_TRANSFORM | ENTRY_ETAG_WEAKENED });
+    const buf = encodeEnvelope(e);
+    expect(buf[2]).toBe(2);
+    expect(decodeEnvelope(buf).flags).toBe(ENTRY_NO_TRANSFORM | ENTRY_ETAG_WEAKENED);
+    const v1 = Buffer.from(encodeEnvelope(entry({})));
+    v1[2] = 1;
+    expect(decodeEnvelope(v1)).toMatchObject({ flags: 0, status: e.status });
+  });
+
+  it('keeps a page with a validator for the keep window, and never asks memcached for "no expiry" (0)', () => {
+    expect(entryLifetimeSeconds({ ttlSeconds: 60, staleWhileRevalidateSeconds: 0, staleIfErrorSeconds: 10, headers: ['etag', '"a"'] }, 100)).toBe(170);
+    expect(entryLifetimeSeconds({ ttlSeconds: 60, staleWhileRevalidateSeconds: 0, staleIfErrorSeconds: 10, headers: ['content-type', 'x'] }, 100)).toBe(70);
+    expect(entryLifetimeSeconds({ ttlSeconds: 0, staleWhileRevalidateSeconds: 0, staleIfErrorSeconds: 0 })).toBe(1);
   });
 
   it.each([

@@ -19,7 +19,17 @@ export interface CacheEntry {
   readonly tags: readonly string[];
   /** The format it came in or goes out as. */
   readonly format: EntryFormat;
+  /**
+   * What was decided about the response when it was stored (ENTRY_* bits), so a hit reads a field instead
+   * of parsing Cache-Control; absent means 0 (entries built before the field existed, raw entries).
+   */
+  readonly flags?: number;
 }
+
+/** RFC 9111 §5.2.2.6 no-transform: stored and served exactly as received (never compressed or decoded). */
+export const ENTRY_NO_TRANSFORM = 0x0001;
+/** The cache made a strong ETag weak when it compressed the body; revalidation sends the origin's own tag. */
+export const ENTRY_ETAG_WEAKENED = 0x0002;
 
 export type EntryFormat = 'envelope' | 'raw';
 
@@ -30,15 +40,30 @@ export const DEFAULT_GZIP_FLAG = 0x0002;
 
 const MAGIC_0 = 0x45; // 'E'
 const MAGIC_1 = 0x50; // 'P'
-/** Bump whenever the layout changes; an unknown version decodes as a miss. */
-export const ENVELOPE_VERSION = 1;
+/**
+ * Bump whenever the layout changes; an unknown version decodes as a miss. v2 (issue 13) gives the u16 at
+ * offset 6, reserved and written 0 in v1, to the entry's flags; v1 entries still decode (flags 0).
+ */
+export const ENVELOPE_VERSION = 2;
+const ENVELOPE_V1 = 1;
 const FIXED = 36;
 const MAX_U16 = 0xffff;
 const MAX_U32 = 0xffffffff;
 
-/** Seconds during which the entry may still be used in some way (memcached's expiry). */
-export function entryLifetimeSeconds(entry: Pick<CacheEntry, 'ttlSeconds' | 'staleWhileRevalidateSeconds' | 'staleIfErrorSeconds'>): number {
-  return entry.ttlSeconds + Math.max(entry.staleWhileRevalidateSeconds, entry.staleIfErrorSeconds);
+/**
+ * Seconds during which the entry may still be used in some way (memcached's expiry): freshness, the longer
+ * stale window, and `keepSeconds` more when it has a validator, so it can still be revalidated with a 304
+ * (Varnish's keep). At least 1: memcached reads an expiry of 0 as "never".
+ */
+export function entryLifetimeSeconds(entry: Pick<CacheEntry, 'ttlSeconds' | 'staleWhileRevalidateSeconds' | 'staleIfErrorSeconds'> & Partial<Pick<CacheEntry, 'headers'>>, keepSeconds = 0): number {
+  const keep = keepSeconds > 0 && entry.headers !== undefined && hasValidator(entry.headers) ? keepSeconds : 0;
+  return Math.max(1, entry.ttlSeconds + Math.max(entry.staleWhileRevalidateSeconds, entry.staleIfErrorSeconds) + keep);
+}
+
+/** RFC 9111 §4.3.1: whether a stored header list has a validator (ETag or Last-Modified) to revalidate with. */
+export function hasValidator(headers: readonly string[]): boolean {
+  for (let i = 0; i < headers.length; i += 2) if (headers[i] === 'etag' || headers[i] === 'last-modified') return true;
+  return false;
 }
 
 function clampU32(n: number): number {
@@ -46,8 +71,8 @@ function clampU32(n: number): number {
 }
 
 /**
- * Envelope layout v1 (big-endian):
- *   0 'E' 'P' | 2 version u8 | 3 reserved u8 | 4 status u16 | 6 reserved u16 | 8 storedAt f64 (ms)
+ * Envelope layout v2 (big-endian; v1 is the same with offset 6 reserved, 0):
+ *   0 'E' 'P' | 2 version u8 | 3 reserved u8 | 4 status u16 | 6 flags u16 (ENTRY_*) | 8 storedAt f64 (ms)
  *   16 ttl u32 | 20 swr u32 | 24 sie u32 | 28 header block length u32 | 32 tag block length u32
  *   36 headers: [u16 name length, name latin1, u32 value length, value latin1]...
  *      tags: [u16 length, tag utf8]...   then the body, to the end.
@@ -73,7 +98,7 @@ export function encodeEnvelope(entry: CacheEntry): Buffer {
   out[2] = ENVELOPE_VERSION;
   out[3] = 0;
   out.writeUInt16BE(entry.status, 4);
-  out.writeUInt16BE(0, 6);
+  out.writeUInt16BE((entry.flags ?? 0) & MAX_U16, 6);
   out.writeDoubleBE(entry.storedAt, 8);
   out.writeUInt32BE(clampU32(entry.ttlSeconds), 16);
   out.writeUInt32BE(clampU32(entry.staleWhileRevalidateSeconds), 20);
@@ -105,8 +130,9 @@ export function decodeEnvelope(buf: Buffer): CacheEntry {
   if (buf.length < FIXED || buf[0] !== MAGIC_0 || buf[1] !== MAGIC_1) {
     throw new EntryDecodeError('not an envelope entry');
   }
-  if (buf[2] !== ENVELOPE_VERSION) throw new EntryDecodeError(`unknown envelope version ${String(buf[2])}`);
+  if (buf[2] !== ENVELOPE_VERSION && buf[2] !== ENVELOPE_V1) throw new EntryDecodeError(`unknown envelope version ${String(buf[2])}`);
   const status = buf.readUInt16BE(4);
+  const flags = buf[2] === ENVELOPE_V1 ? 0 : buf.readUInt16BE(6);
   const storedAt = buf.readDoubleBE(8);
   const ttlSeconds = buf.readUInt32BE(16);
   const staleWhileRevalidateSeconds = buf.readUInt32BE(20);
@@ -152,6 +178,7 @@ export function decodeEnvelope(buf: Buffer): CacheEntry {
     staleIfErrorSeconds,
     tags,
     format: 'envelope',
+    flags,
   };
 }
 
@@ -178,6 +205,7 @@ export function decodeRaw(buf: Buffer, flags: number, opts: RawFormatOptions): C
     staleIfErrorSeconds: 0,
     tags: [],
     format: 'raw',
+    flags: 0,
   };
 }
 

@@ -67,6 +67,8 @@ export interface CacheMetrics {
   readonly l1Bytes: Gauge;
   readonly nodeUp: Gauge<'node'>;
   readonly purged: Counter<'by'>;
+  /** RFC 9111 §4.3: conditional fills of a stored stale page, by result (not-modified: a 304 refreshed it). */
+  readonly revalidations: Counter<'result'>;
 }
 
 const byRegistry = new WeakMap<Registry, CacheMetrics>();
@@ -160,6 +162,12 @@ export function cacheMetrics(registry?: Registry): CacheMetrics {
       name: 'edge_cache_purged_total',
       help: 'Keys purged, by url or tag',
       labelNames: ['by'],
+      registers,
+    }),
+    revalidations: new Counter({
+      name: 'edge_cache_revalidations_total',
+      help: 'Conditional requests revalidating a stored stale page, by result: not-modified (304, entry refreshed), modified (a new page replaced it), failed (error or a 304 that did not match)',
+      labelNames: ['result'],
       registers,
     }),
   };

@@ -1,4 +1,4 @@
-import { ageSeconds, canServeStaleOnError, decideStore, DEFAULT_STORABLE_STATUSES, freshness, headersVaryOnCookie, isResponseReason, variesOnCookie } from './policy';
+import { parseAge, ageSeconds, canServeStaleOnError, decideStore, DEFAULT_STORABLE_STATUSES, freshness, headersVaryOnCookie, isResponseReason, variesOnCookie } from './policy';
 import type { StorePolicyOptions } from './policy';
 
 const NOW = Date.parse('2026-11-21T12:00:00Z');
@@ -119,6 +119,7 @@ describe('stale windows (RFC 5861, RFC 9111 §4.2.4)', () => {
       staleWhileRevalidateSeconds: 30,
       staleIfErrorSeconds: 600,
       tags: ['a', 'b'],
+      flags: 0,
     });
   });
 
@@ -155,5 +156,22 @@ describe('entry life', () => {
   it('age is whole seconds since stored', () => {
     expect(ageSeconds(NOW, NOW + 2_999)).toBe(2);
     expect(ageSeconds(0, NOW)).toBe(0);
+  });
+});
+
+describe('Age (RFC 9111 §5.1)', () => {
+  it.each([
+    ['120', 120],
+    ['abc', 0],
+    ['-7200', 0],
+    ['7200.0', 0],
+    ['7200a', 0],
+    ['7200;x=1', 0],
+    ['7200, 0', 7200],
+    [['0', '7200'], 0],
+    ['99999999999', 2147483648],
+    ['', 0],
+  ])('Age %j counts as %i', (value, want) => {
+    expect(parseAge(value as string)).toBe(want);
   });
 });

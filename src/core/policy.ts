@@ -2,6 +2,7 @@
 // http-cache-semantics, plus this cache's stricter rules for anything that could leak between users.
 // Pure: no I/O; entry-life functions take the time as `now`.
 import CachePolicy from 'http-cache-semantics';
+import { ENTRY_NO_TRANSFORM } from './entry';
 import { deltaSeconds, headerString, parseCacheControl, parseTags, SURROGATE_KEY } from './headers';
 
 type HeaderValue = string | number | readonly string[] | undefined;
@@ -14,10 +15,16 @@ export interface StorePolicyOptions {
   readonly defaultStaleWhileRevalidateSeconds: number;
   /** Stale-if-error window when the response gives none (RFC 5861); the edge's "grace". */
   readonly defaultStaleIfErrorSeconds: number;
-  /** Status codes that may be stored. */
-  readonly statuses: ReadonlySet<number>;
+  /** Status codes that may be stored; `'any'`: any final status with explicit freshness (RFC 9111 §3). */
+  readonly statuses: ReadonlySet<number> | 'any';
   /** Longest freshness accepted, in seconds (caps a far-future Expires). */
   readonly maxTtlSeconds: number;
+  /** Cap on the RFC 9111 §4.2.2 heuristic lifetime used when defaultTtlSeconds is 0 (default 86400). */
+  readonly maxHeuristicTtlSeconds?: number;
+  /** RFC 9213 field that targets this cache above CDN-Cache-Control, lower-case (default 'edge-cache-control'). */
+  readonly targetedField?: string;
+  /** Seconds memcached keeps a page with a validator past its stale windows, to revalidate it (--keep; default the table's). */
+  readonly keepSeconds?: number;
 }
 
 export type NotStoredReason =
@@ -34,6 +41,8 @@ export type NotStoredReason =
   | 'not-storable'
   | 'no-freshness'
   | 'too-large'
+  /** A 304 answered a revalidation but does not describe the stored response (RFC 9111 §4.3.4). */
+  | 'not-modified-mismatch'
   /** The body ended short of its own Content-Length: the client got a cut page; never stored. */
   | 'truncated';
 
@@ -47,10 +56,63 @@ export type StoreDecision =
       readonly staleWhileRevalidateSeconds: number;
       readonly staleIfErrorSeconds: number;
       readonly tags: readonly string[];
+      /** ENTRY_* bits to keep in the entry (decided here once, read by a field check on every hit). */
+      readonly flags: number;
     }
   | { readonly store: false; readonly reason: NotStoredReason };
 
 export const DEFAULT_STORABLE_STATUSES: readonly number[] = [200, 203, 204, 300, 301, 308, 404, 410];
+
+/** RFC 9110 §15.1: statuses heuristically cacheable (a lifetime may be guessed when none is stated). */
+const HEURISTIC_STATUSES: ReadonlySet<number> = new Set([200, 203, 204, 206, 300, 301, 308, 404, 405, 410, 414, 501]);
+
+/** RFC 9213 §2.1: targeted fields this cache obeys, most specific first (the edge's own name goes in front). */
+export const CDN_CACHE_CONTROL = 'cdn-cache-control';
+/** Edge Architecture 1.0: Surrogate-Control, read as a targeted field for this cache (max-age, no-store). */
+export const SURROGATE_CONTROL = 'surrogate-control';
+export const DEFAULT_TARGETED_FIELD = 'edge-cache-control';
+const DEFAULT_MAX_HEURISTIC_TTL = 86400;
+/** RFC 9111 §1.2.2: a delta-seconds too large to represent is taken as 2^31. */
+const DELTA_MAX = 2147483648;
+
+/**
+ * RFC 9111 §5.1: the Age a response arrived with. A list (or several lines) counts by its first member;
+ * anything but a non-negative integer (negative, fractional, suffixed, with parameters) is ignored (0).
+ */
+export function parseAge(value: string | number | readonly string[] | undefined): number {
+  if (value === undefined) return 0;
+  const s = typeof value === 'number' ? String(value) : Array.isArray(value) ? (value as readonly string[])[0] ?? '' : (value as string);
+  const comma = s.indexOf(',');
+  const first = (comma === -1 ? s : s.slice(0, comma)).trim();
+  if (first === '' || !/^\d+$/.test(first)) return 0;
+  const n = Number(first);
+  return n > DELTA_MAX ? DELTA_MAX : n;
+}
+
+/**
+ * RFC 9213 §2.2: the Cache-Control that governs this cache. The first targeted field present (this edge's
+ * own, then CDN-Cache-Control, then Surrogate-Control) replaces Cache-Control and Expires altogether for
+ * storing and freshness; the response's Cache-Control still goes to clients, which it targets.
+ */
+export function governingCacheControl(headers: Headers, targetedField: string): { readonly value: HeaderValue; readonly targeted: boolean } {
+  const own = headers[targetedField];
+  if (own !== undefined) return { value: own, targeted: true };
+  const cdn = headers[CDN_CACHE_CONTROL];
+  if (cdn !== undefined) return { value: cdn, targeted: true };
+  const sc = headers[SURROGATE_CONTROL];
+  if (sc !== undefined) return { value: surrogateDirectives(headerString(sc)!), targeted: true };
+  return { value: headers['cache-control'], targeted: false };
+}
+
+/** Surrogate-Control directives without `;target` designators (Edge Architecture 1.0 §3). */
+function surrogateDirectives(value: string): string {
+  const out: string[] = [];
+  for (const part of value.split(',')) {
+    const semi = part.indexOf(';');
+    out.push(semi === -1 ? part : part.slice(0, semi));
+  }
+  return out.join(',');
+}
 
 /**
  * Whether a Vary value names Cookie (ASCII case-insensitive), the one varying header besides
@@ -110,11 +172,16 @@ export function decideStore(
 ): StoreDecision {
   if (request.method !== 'GET') return { store: false, reason: 'method' };
   if (request.headers['authorization'] !== undefined) return { store: false, reason: 'authorization' };
-  if (!opts.statuses.has(response.status)) return { store: false, reason: 'status' };
-  const cc = parseCacheControl(response.headers['cache-control']);
+  const anyStatus = opts.statuses === 'any';
+  // RFC 9111 §3: only final statuses, and 206/304 only when understood (they never are stored here).
+  if (anyStatus ? response.status < 200 || response.status === 206 || response.status === 304 : !opts.statuses.has(response.status)) {
+    return { store: false, reason: 'status' };
+  }
+  const governing = governingCacheControl(response.headers, opts.targetedField ?? DEFAULT_TARGETED_FIELD);
+  const cc = parseCacheControl(governing.value);
   if (cc.has('no-store')) return { store: false, reason: 'no-store' };
-  if (cc.has('private')) return { store: false, reason: 'private' };
-  if (cc.has('no-cache')) return { store: false, reason: 'no-cache' };
+  // private in the response's own Cache-Control always counts: a targeted field cannot make a user's page shared.
+  if (cc.has('private') || (governing.targeted && parseCacheControl(response.headers['cache-control']).has('private'))) return { store: false, reason: 'private' };
   if (response.headers['set-cookie'] !== undefined) return { store: false, reason: 'set-cookie' };
   const vary = varyVerdict(headerString(response.headers['vary']), request.cookieFree ?? request.headers['cookie'] === undefined);
   if (vary !== 'ok') return { store: false, reason: vary };
@@ -122,43 +189,109 @@ export function decideStore(
   // The client's own no-store: this response is not stored, but the page is not uncacheable for others.
   if (reqCc.has('no-store')) return { store: false, reason: 'request-no-store' };
 
+  // http-cache-semantics reads Cache-Control and Expires: give it the governing directives (RFC 9213 §2.2:
+  // a targeted field replaces both), so maxAge() and storable() judge what this cache was told.
+  const policyHeaders = toPolicyHeaders(response.headers);
+  if (governing.targeted) {
+    const v = headerString(governing.value);
+    if (v === undefined) delete policyHeaders['cache-control'];
+    else policyHeaders['cache-control'] = v;
+    delete policyHeaders['expires'];
+  }
+  // The Age is ours to read (RFC 9111 §5.1 parsing): the policy's own parseInt would take '1200a' as 1200.
+  delete policyHeaders['age'];
   const policy = new CachePolicy(
     { method: request.method, url: request.url, headers: toPolicyHeaders(request.headers) },
-    { status: response.status, headers: toPolicyHeaders(response.headers) },
+    { status: response.status, headers: policyHeaders },
     { shared: true },
   );
-  if (!policy.storable()) return { store: false, reason: 'not-storable' };
+  // 'any' also stores statuses the library does not know (a 500 with max-age), which RFC 9111 §3 allows
+  // with explicit freshness; for those the library answers "not storable" and a lifetime of 0, so the
+  // lifetime is read here (explicitMaxAge) and our own checks above are the storability rules.
+  const known = LIBRARY_STATUSES.has(response.status);
+  if (known && !policy.storable()) return { store: false, reason: 'not-storable' };
+
+  const initialAge = parseAge(response.headers['age']);
+  const explicit = cc.has('s-maxage') || cc.has('max-age') || (!governing.targeted && response.headers['expires'] !== undefined);
+  const validator = response.headers['etag'] !== undefined || response.headers['last-modified'] !== undefined;
+  // RFC 9111 §5.2.2.4: no-cache may be stored, but is never used without revalidation: with a validator it
+  // is stored stale from the start (each use is a conditional request); without one, revalidating would be
+  // a full fetch each time, so it is not stored. A qualified no-cache="field" is taken as the whole response.
+  const noCache = cc.has('no-cache');
+  if (noCache && !validator) return { store: false, reason: 'no-cache' };
+  if (anyStatus && !explicit && !noCache && !DEFAULT_STATUS_SET.has(response.status)) return { store: false, reason: 'no-freshness' };
 
   let ttl: number;
-  const ageHeader = Number(headerString(response.headers['age']) ?? 0);
-  const initialAge = Number.isFinite(ageHeader) && ageHeader > 0 ? Math.floor(ageHeader) : 0;
-  const explicit = cc.has('s-maxage') || cc.has('max-age') || response.headers['expires'] !== undefined;
-  if (explicit) {
+  let age = 0;
+  if (noCache) {
+    ttl = 0;
+    age = initialAge;
+  } else if (explicit) {
     // RFC 9111 §4.2.3: what is left of the lifetime once the Age the response already has is taken off
-    // (the response arrives now, so its resident time here is zero).
-    ttl = Math.floor(policy.maxAge() - initialAge);
-  } else {
+    // (the response arrives now, so its resident time here is zero). maxAge() is s-maxage, max-age or
+    // Expires - Date (RFC 9111 §4.2.1), as the library reads them.
+    ttl = Math.floor(explicitMaxAge(cc, policy, known, response.headers, governing.targeted) - initialAge);
+    age = initialAge;
+  } else if (opts.defaultTtlSeconds > 0) {
     ttl = opts.defaultTtlSeconds;
+  } else if (HEURISTIC_STATUSES.has(response.status) && response.headers['last-modified'] !== undefined) {
+    // RFC 9111 §4.2.2: 10 % of the time since Last-Modified (the library's cacheHeuristic), capped.
+    ttl = Math.floor(Math.min(policy.maxAge(), opts.maxHeuristicTtlSeconds ?? DEFAULT_MAX_HEURISTIC_TTL) - initialAge);
+    age = initialAge;
+  } else {
+    ttl = 0;
   }
-  if (!(ttl > 0)) return { store: false, reason: 'no-freshness' };
+  // RFC 9111 §4.2: a response already as old as its lifetime is stale on arrival: never served as fresh. With a
+  // validator it is stored to be revalidated (a 304 is cheaper than the page), else not stored.
+  if (!(ttl > 0)) {
+    if (!validator || (!explicit && !noCache)) return { store: false, reason: 'no-freshness' };
+    ttl = 0;
+  }
   ttl = Math.min(ttl, opts.maxTtlSeconds);
 
-  // RFC 9111 §4.2.4 / §5.2.2.2: must-revalidate and proxy-revalidate forbid serving stale at all.
-  // §5.2.2.10: s-maxage implies proxy-revalidate, so our configured defaults do not apply to it; a
-  // stale-while-revalidate or stale-if-error directive the origin sends alongside is its explicit leave.
-  const noStale = cc.has('must-revalidate') || cc.has('proxy-revalidate');
+  // RFC 9111 §4.2.4 / §5.2.2.2: must-revalidate, proxy-revalidate (§5.2.2.8) and no-cache (§5.2.2.4)
+  // forbid serving stale at all. §5.2.2.10: s-maxage implies proxy-revalidate, so our configured defaults
+  // do not apply to it; a stale-while-revalidate or stale-if-error directive the origin sends alongside is
+  // its explicit leave (RFC 5861), and the response's own windows always win over the defaults.
+  const noStale = noCache || cc.has('must-revalidate') || cc.has('proxy-revalidate');
   const defaultsApply = !cc.has('s-maxage');
   const swr = noStale ? 0 : (deltaSeconds(cc, 'stale-while-revalidate') ?? (defaultsApply ? opts.defaultStaleWhileRevalidateSeconds : 0));
   const sie = noStale ? 0 : (deltaSeconds(cc, 'stale-if-error') ?? (defaultsApply ? opts.defaultStaleIfErrorSeconds : 0));
+  // RFC 9110 §7.7 / RFC 9111 §5.2.2.6: no-transform in the response's Cache-Control (it targets every
+  // intermediary) or the governing field: stored and served as received.
+  const noTransform = cc.has('no-transform') || (governing.targeted && parseCacheControl(response.headers['cache-control']).has('no-transform'));
   return {
     store: true,
     ttlSeconds: ttl,
-    initialAgeSeconds: explicit ? initialAge : 0,
+    initialAgeSeconds: age,
     staleWhileRevalidateSeconds: swr,
     staleIfErrorSeconds: sie,
     tags: parseTags(response.headers[SURROGATE_KEY]),
+    flags: noTransform ? ENTRY_NO_TRANSFORM : 0,
   };
 }
+
+const DEFAULT_STATUS_SET: ReadonlySet<number> = new Set(DEFAULT_STORABLE_STATUSES);
+
+/**
+ * The stated lifetime (RFC 9111 §4.2.1). The library's maxAge() answers 0 for proxy-revalidate (it reads
+ * it as "always revalidate"); here proxy-revalidate only forbids serving stale (§5.2.2.8), so s-maxage /
+ * max-age are read directly then.
+ */
+function explicitMaxAge(cc: Map<string, string | true>, policy: CachePolicy, known: boolean, headers: Headers, targeted: boolean): number {
+  if (known && !cc.has('proxy-revalidate')) return policy.maxAge();
+  const stated = deltaSeconds(cc, 's-maxage') ?? deltaSeconds(cc, 'max-age');
+  if (stated !== undefined) return stated;
+  if (targeted) return 0;
+  // RFC 9111 §5.3: Expires - Date; an invalid Expires is in the past.
+  const expires = Date.parse(headerString(headers['expires']) ?? '');
+  const date = Date.parse(headerString(headers['date']) ?? '');
+  if (!Number.isFinite(expires)) return 0;
+  return (expires - (Number.isFinite(date) ? date : Date.now())) / 1000;
+}
+
+/** The statuses http-cache-semantics understands (its storable() refuses any other). */
+const LIBRARY_STATUSES: ReadonlySet<number> = new Set([200, 203, 204, 300, 301, 302, 303, 307, 308, 404, 405, 410, 414, 501]);
 
 function toPolicyHeaders(headers: Headers): Record<string, string> {
   const out: Record<string, string> = {};

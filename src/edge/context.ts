@@ -24,6 +24,8 @@ export type FetchOutcome =
       readonly stored: boolean;
       /** Settles when the write is done (true if written); never rejects. */
       readonly written?: Promise<boolean>;
+      /** The stored stale page, refreshed by a 304 (RFC 9111 §4.3.4): delivered as REVALIDATED. */
+      readonly revalidated?: boolean;
     }
   | {
       readonly kind: 'own';

@@ -2,10 +2,13 @@
 // compressed once, written off the client's path), run by this process's leader under the shared fill
 // lock (src/core/fill.ts). What may not be shared comes back as the fetching request's own response.
 import { compressEntry } from '../core/compress';
+import type { IncomingHttpHeaders } from 'node:http';
+import CachePolicy from 'http-cache-semantics';
+import { ENTRY_ETAG_WEAKENED, ENTRY_NO_TRANSFORM, entryHeader, hasValidator } from '../core/entry';
 import type { CacheEntry } from '../core/entry';
 import { endFill, takeFillTurn } from '../core/fill';
 import type { FillEnd } from '../core/fill';
-import { storableHeaders } from '../core/headers';
+import { headerString, storableHeaders } from '../core/headers';
 import { decideStore, isResponseReason } from '../core/policy';
 import type { EdgeContext, FetchOutcome } from './context';
 import { originRequestHeaders } from './forward';
@@ -16,19 +19,119 @@ import type { Transaction } from './transaction';
 
 const NOT_WRITTEN: Promise<boolean> = Promise.resolve(false);
 
-/** One origin fill: GET (also for a HEAD client, as nginx's proxy_cache_convert_head), neutral headers. */
-export async function fillFromOrigin(ctx: EdgeContext, tx: Transaction): Promise<FetchOutcome> {
+/**
+ * RFC 9111 §4.3.1: the stale stored page a fill may revalidate instead of fetching whole: an envelope entry
+ * (raw ones have no headers to validate with) that has an ETag or Last-Modified.
+ */
+function revalidatable(entry: CacheEntry | undefined): CacheEntry | undefined {
+  return entry !== undefined && entry.format === 'envelope' && entry.storedAt !== 0 && hasValidator(entry.headers) ? entry : undefined;
+}
+
+/**
+ * RFC 9111 §4.3.1: the stored ETag goes out in If-None-Match and Last-Modified in If-Modified-Since. Written
+ * here rather than with the library's revalidationHeaders(): that sends the tag as stored, and a tag the
+ * cache itself weakened when it compressed the body (ENTRY_ETAG_WEAKENED) must go back as the origin's
+ * strong one, which origins comparing strings would otherwise never match; and it sends none for the
+ * statuses it does not know, which `--cache-statuses any` stores.
+ */
+function addValidators(headers: string[], entry: CacheEntry): void {
+  let etag = entryHeader(entry, 'etag');
+  if (etag !== undefined && ((entry.flags ?? 0) & ENTRY_ETAG_WEAKENED) !== 0 && etag.startsWith('W/')) etag = etag.slice(2);
+  if (etag !== undefined) headers.push('if-none-match', etag);
+  const lm = entryHeader(entry, 'last-modified');
+  if (lm !== undefined) headers.push('if-modified-since', lm);
+}
+
+/** Response headers a 304 never replaces in the stored page (RFC 9111 §3.2): they describe the stored body as stored. */
+const KEPT_ON_UPDATE: ReadonlySet<string> = new Set(['content-length', 'content-encoding', 'content-range', 'transfer-encoding', 'vary']);
+
+function headerObject(flat: readonly string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (let i = 0; i < flat.length; i += 2) {
+    const name = flat[i]!;
+    const prev = out[name];
+    out[name] = prev === undefined ? flat[i + 1]! : `${prev}, ${flat[i + 1]!}`;
+  }
+  return out;
+}
+
+/**
+ * RFC 9111 §4.3.4: the stored page refreshed by a 304, or undefined when the 304 does not describe it (its
+ * validators differ: the library's revalidatedPolicy() says whether it matches) or the merged response may
+ * no longer be stored; the caller then fetches the page whole. Headers are merged as §3.2 says: each field
+ * of the 304 replaces the stored one (the library only replaces fields already stored, §3.2 adds new ones
+ * too), except those describing the stored body; freshness is decided again from the merged headers.
+ */
+function refreshed(ctx: EdgeContext, tx: Transaction, stale: CacheEntry, notModified: IncomingHttpHeaders): CacheEntry | undefined {
+  const stored = headerObject(stale.headers);
+  const req = { method: 'GET', url: tx.requestUri, headers: {} };
+  const old = new CachePolicy(req, { status: stale.status, headers: stored }, { shared: true });
+  const update: Record<string, string> = {};
+  for (const name of Object.keys(notModified)) {
+    const v = headerString(notModified[name]);
+    if (v !== undefined) update[name] = v;
+  }
+  if (!old.revalidatedPolicy(req, { status: 304, headers: update }).matches) return undefined;
+  const merged: Record<string, string> = { ...stored };
+  const weakened = ((stale.flags ?? 0) & ENTRY_ETAG_WEAKENED) !== 0;
+  for (const name of Object.keys(update)) {
+    if (KEPT_ON_UPDATE.has(name) || (name === 'etag' && weakened)) continue;
+    merged[name] = update[name]!;
+  }
+  const decision = decideStore(
+    { method: 'GET', url: tx.requestUri, headers: tx.req.headers, cookieFree: tx.req.headers.cookie === undefined || !tx.keepCookies },
+    { status: stale.status, headers: merged },
+    ctx.opts.policy,
+  );
+  if (!decision.store) return undefined;
+  return {
+    status: stale.status,
+    headers: storableHeaders(merged),
+    body: stale.body,
+    storedAt: tx.now - decision.initialAgeSeconds * 1000,
+    ttlSeconds: decision.ttlSeconds + decision.initialAgeSeconds,
+    staleWhileRevalidateSeconds: decision.staleWhileRevalidateSeconds,
+    staleIfErrorSeconds: decision.staleIfErrorSeconds,
+    tags: decision.tags.length > 0 ? decision.tags : stale.tags,
+    format: stale.format,
+    flags: decision.flags | ((stale.flags ?? 0) & ENTRY_ETAG_WEAKENED),
+  };
+}
+
+/**
+ * One origin fill: GET (also for a HEAD client, as nginx's proxy_cache_convert_head), neutral headers; a
+ * conditional GET when a stale stored page has a validator (RFC 9111 §4.3), unless `conditional` is false
+ * (the retry after a 304 that could not be used).
+ */
+export async function fillFromOrigin(ctx: EdgeContext, tx: Transaction, conditional = true): Promise<FetchOutcome> {
   const t0 = performance.now();
+  const stale = conditional ? revalidatable(tx.entry) : undefined;
+  const headers = originRequestHeaders(tx, true);
+  if (stale !== undefined) addValidators(headers, stale);
   const response = await ctx.origins.request({
     method: 'GET',
     path: tx.requestUri,
-    headers: originRequestHeaders(tx, true),
+    headers,
     body: null,
     retryable: true,
   });
   tx.originMs = performance.now() - t0;
-  const decision = decideStore(
-    // Only ignored cookies (never forwarded) or none: the origin rendered the cookie-less variant.
+  if (stale !== undefined) {
+    if (response.statusCode === 304) {
+      await response.body.dump();
+      const entry = refreshed(ctx, tx, stale, response.headers);
+      if (entry === undefined) {
+        ctx.metrics.revalidations.labels('failed').inc();
+        ctx.metrics.notStored.labels('not-modified-mismatch').inc();
+        return fillFromOrigin(ctx, tx, false);
+      }
+      ctx.metrics.revalidations.labels('not-modified').inc();
+      const written = storeEntry(ctx, tx.key, entry, response.headers);
+      return { kind: 'page', entry, stored: written !== undefined, written: written ?? NOT_WRITTEN, revalidated: true };
+    }
+    ctx.metrics.revalidations.labels(response.statusCode >= 500 ? 'failed' : 'modified').inc();
+  }
+  const decision = decideStore(    // Only ignored cookies (never forwarded) or none: the origin rendered the cookie-less variant.
     { method: 'GET', url: tx.requestUri, headers: tx.req.headers, cookieFree: tx.req.headers.cookie === undefined || !tx.keepCookies },
     { status: response.statusCode, headers: response.headers },
     ctx.opts.policy,
@@ -67,9 +170,18 @@ export async function fillFromOrigin(ctx: EdgeContext, tx: Transaction): Promise
     staleIfErrorSeconds: decision.staleIfErrorSeconds,
     tags: decision.tags,
     format: ctx.cache.format,
+    flags: decision.flags,
   };
-  // Compressed once here, then sent as stored to every client that accepts it.
-  const entry = await compressEntry(fetched, ctx.opts.compression, ctx.opts.compressMinBytes);
+  // Compressed once here, then sent as stored to every client that accepts it; a no-transform response
+  // never is (RFC 9111 §5.2.2.6: stored and served exactly as received).
+  const noTransform = (decision.flags & ENTRY_NO_TRANSFORM) !== 0;
+  let entry = noTransform ? fetched : await compressEntry(fetched, ctx.opts.compression, ctx.opts.compressMinBytes);
+  if (entry !== fetched) {
+    // compressEntry made a strong ETag weak (another representation): remember it, so a revalidation sends
+    // the origin's own strong tag back.
+    const before = entryHeader(fetched, 'etag');
+    if (before !== undefined && !before.startsWith('W/')) entry = { ...entry, flags: decision.flags | ENTRY_ETAG_WEAKENED };
+  }
   const written = storeEntry(ctx, tx.key, entry, response.headers);
   return { kind: 'page', entry, stored: written !== undefined, written: written ?? NOT_WRITTEN };
 }
@@ -87,13 +199,23 @@ export async function fillShared(ctx: EdgeContext, tx: Transaction): Promise<Fet
     ctx.metrics.coalesced.inc();
     return { kind: 'page', entry: turn.entry, stored: false };
   }
-  let end: FillEnd = 'other';
+  let outcome: FetchOutcome;
   try {
-    const outcome = await fillFromOrigin(ctx, tx);
-    if (outcome.kind === 'page' && outcome.stored) await outcome.written;
-    end = outcome.kind === 'own' && outcome.uncacheable ? 'uncacheable' : 'stored';
-    return outcome;
-  } finally {
+    outcome = await fillFromOrigin(ctx, tx);
+  } catch (err) {
+    endFill(cache, tx.key, turn.locked, 'other');
+    throw err;
+  }
+  const end: FillEnd = outcome.kind === 'own' && outcome.uncacheable ? 'uncacheable' : 'stored';
+  if (turn.locked && outcome.kind === 'page' && outcome.stored) {
+    // The lock is held until the page is in memcached, so waiters find it when the lock goes; the client
+    // is not held for that write (on a stalled node it would pay the write's timeout too).
+    outcome.written.then(
+      () => endFill(cache, tx.key, true, end),
+      () => endFill(cache, tx.key, true, end),
+    );
+  } else {
     endFill(cache, tx.key, turn.locked, end);
   }
+  return outcome;
 }

@@ -30,6 +30,7 @@ function staleOrError(tx: Transaction, err: unknown): StepName {
 function useOutcome(tx: Transaction, outcome: FetchOutcome, mine: boolean): StepName {
   if (outcome.kind === 'page') {
     tx.entry = outcome.entry;
+    if (outcome.revalidated === true) tx.status = 'REVALIDATED';
     return 'deliver';
   }
   const response = outcome.response;
