@@ -191,7 +191,8 @@ async function primary(first: ResolvedEdgeOptions, firstInput: EdgeOptions, rere
   let input = firstInput;
   let stopping = false;
   let seq = 0;
-  const waiting = new Map<number, { left: number; values: unknown[]; done: (v: unknown[]) => void }>();
+  /** Questions asked of workers: who has yet to answer (a worker that exits meanwhile is not waited for). */
+  const waiting = new Map<number, { pending: Set<Worker>; values: unknown[]; done: (v: unknown[]) => void }>();
   /** Workers told to drain (a reload's old ones): their exit is expected, and they are not counted as serving. */
   const retired = new WeakSet<Worker>();
   /** Workers started by a reload and not yet ready: a death before ready fails the reload, not restarted. */
@@ -242,12 +243,12 @@ async function primary(first: ResolvedEdgeOptions, firstInput: EdgeOptions, rere
         for (const w of workers()) if (w !== from) w.send({ epc: 'drop', id: 0, keys: msg.keys } satisfies ToWorker);
         return;
       case 'reply': {
-        const pending = waiting.get(msg.id);
-        if (!pending) return;
-        pending.values.push(msg.value);
-        if (--pending.left === 0) {
+        const entry = waiting.get(msg.id);
+        if (!entry?.pending.delete(from)) return;
+        entry.values.push(msg.value);
+        if (entry.pending.size === 0) {
           waiting.delete(msg.id);
-          pending.done(pending.values);
+          entry.done(entry.values);
         }
         return;
       }
@@ -263,7 +264,7 @@ async function primary(first: ResolvedEdgeOptions, firstInput: EdgeOptions, rere
     if (targets.length === 0) return Promise.resolve([]);
     const id = ++seq;
     return new Promise((resolve) => {
-      const entry = { left: targets.length, values: [] as unknown[], done: resolve };
+      const entry = { pending: new Set(targets), values: [] as unknown[], done: resolve };
       waiting.set(id, entry);
       setTimeout(() => {
         if (waiting.delete(id)) resolve(entry.values);
@@ -310,9 +311,20 @@ async function primary(first: ResolvedEdgeOptions, firstInput: EdgeOptions, rere
     reload: () => requestReload('admin'),
   };
 
+  /** A worker that is gone answers nothing more: questions waiting on it are answered without it. */
+  function unanswerable(w: Worker): void {
+    for (const [id, entry] of waiting) {
+      if (entry.pending.delete(w) && entry.pending.size === 0) {
+        waiting.delete(id);
+        entry.done(entry.values);
+      }
+    }
+  }
+
   const deaths: number[] = [];
   function workerDied(w: Worker, code: number | null, signal: string | null): void {
     dispatcher.lost(w);
+    unanswerable(w);
     const waiter = starting.get(w);
     if (waiter !== undefined) {
       // A reload's new worker that died before it was ready: the reload fails, the old workers keep serving.
@@ -357,6 +369,7 @@ async function primary(first: ResolvedEdgeOptions, firstInput: EdgeOptions, rere
   for (let i = 0; i < opts.workers; i++) fork();
   cluster.on('disconnect', function onWorkerDisconnect(w) {
     dispatcher.lost(w);
+    unanswerable(w);
   });
   cluster.on('exit', workerDied);
 
@@ -465,6 +478,10 @@ async function primary(first: ResolvedEdgeOptions, firstInput: EdgeOptions, rere
   }
   dispatcher.attach(listener);
   log.info({ port, host: opts.host, workers: opts.workers, adminPort, origins: opts.origins.map((o) => o.base), memcached: opts.store.memcached.map((s) => s.name) }, 'edge listening');
+  if (opts.hosts === undefined && !isLoopbackAddress(opts.host)) {
+    // Any Host is served and forwarded: a name pointed at this address by someone else gets its pages keyed and fetched too.
+    log.warn({ host: opts.host }, 'serving any Host on a non-loopback address: set --hosts to the sites this edge serves');
+  }
 
   function stop(): void {
     if (stopping) return;
@@ -475,7 +492,7 @@ async function primary(first: ResolvedEdgeOptions, firstInput: EdgeOptions, rere
     dispatcher.finish(() => {
       for (const w of workers()) w.send({ epc: 'drain', id: 0 } satisfies ToWorker);
     });
-    void admin?.close();
+    // The admin port stays open until the exit, so health checks see 'draining' (503) meanwhile.
     setTimeout(() => process.exit(0), opts.drainTimeoutMs + 2000).unref();
     if (workers().length === 0) process.exit(0);
   }
@@ -498,4 +515,9 @@ function mergeHealth<T extends { readonly up: boolean }>(lists: readonly (readon
     }
   }
   return [...out.values()];
+}
+
+/** 127.0.0.0/8, ::1 and localhost: addresses only this machine reaches. */
+function isLoopbackAddress(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host.startsWith('127.');
 }

@@ -134,7 +134,8 @@ export function createAdminServer(options: AdminOptions, backend: AdminBackend):
   async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const path = (req.url ?? '/').split('?')[0];
     const authorized = token !== undefined && tokenMatches(req.headers.authorization, token);
-    if (path === '/healthz' && (req.method === 'GET' || req.method === 'HEAD')) {
+    // HAProxy's default check is `OPTIONS / HTTP/1.0` with no Host: answered as /healthz, so it works unconfigured.
+    if ((path === '/healthz' && (req.method === 'GET' || req.method === 'HEAD')) || (req.method === 'OPTIONS' && path === '/')) {
       const h = await backend.health();
       const status = healthStatus(h);
       // Off loopback, the origins' URLs and the nodes' names are for the token holder only.
