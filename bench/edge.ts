@@ -5,7 +5,8 @@
 //   edge joins concurrent reads of one key into one memcached GET) and --keys distinct pages in turn (no two
 //   requests in flight share a key, so every request is its own GET).
 // Every server sends the same identity bytes (the edge runs with --compression off), so all do the same job.
-// Load: wrk when installed (steadier at these rates), else autocannon. Usage:
+// Load: wrk when installed (steadier at these rates), else autocannon in a process of its own. The rounds,
+// the load generator and wrk are the shared pieces of npm run bench (rounds.ts, load.ts, wrk.ts). Usage:
 //   npm run build && node dist/bench/edge.js [--duration 10] [--rounds 3] [--connections 64] [--tool wrk|autocannon] [--bytes 10240] [--keys 2000] [--warmup 1] [--only 'NAME|NAME']
 import { execFile } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
@@ -15,10 +16,13 @@ import path from 'node:path';
 import { parseArgs, promisify } from 'node:util';
 import { createHash } from 'node:crypto';
 import memjs from 'memjs';
-import { formatTable, runAutocannon } from '../src/cli/bench';
-import type { BenchResult } from '../src/cli/bench';
-import { freePort, start as startProcess, stopAll } from './procs';
+import { formatTable, median } from '../src/cli/bench-result';
+import type { BenchResult } from '../src/cli/bench-result';
+import { startLoadGenerator } from './load';
+import { freePort, start as startProcess, stopAll, stopOnInterrupt } from './procs';
+import { interleave, medianRun } from './rounds';
 import { page } from './servers';
+import { hasWrk, runWrk, wrkScript } from './wrk';
 
 const run = promisify(execFile);
 const HOST = 'bench.local';
@@ -39,34 +43,6 @@ function start(cmd: string, args: string[], port: number, cpu: string | null = p
 /** The distinct pages of the many-keys rows: PATH with its number changed. */
 function manyPaths(n: number): string[] {
   return Array.from({ length: n }, (_, i) => PATH.replace('/1?', `/${i + 1}?`));
-}
-
-/** A wrk script that walks through `paths` in turn (each wrk thread on its own). */
-function wrkScript(dir: string, paths: readonly string[]): string {
-  const file = path.join(dir, 'paths.lua');
-  writeFileSync(
-    file,
-    `local paths = {${paths.map((p) => JSON.stringify(p)).join(',')}}\nlocal i = 0\n` +
-      `request = function()\n  i = i % #paths + 1\n  return wrk.format(nil, paths[i])\nend\n`,
-  );
-  return file;
-}
-
-async function wrk(name: string, port: number, seconds: number, connections: number, pinned: boolean, script?: string): Promise<BenchResult> {
-  const args = ['-t', pinned ? '1' : '2', '-c', String(connections), '-d', `${seconds}s`, '--latency', '-H', `Host: ${HOST}`];
-  if (script !== undefined) args.push('-s', script);
-  args.push(`http://127.0.0.1:${port}${PATH}`);
-  const { stdout } = await run(pinned ? 'taskset' : 'wrk', pinned ? ['-c', '0', 'wrk', ...args] : args, { timeout: (seconds + 30) * 1000 });
-  const num = (re: RegExp): number => Number(re.exec(stdout)?.[1] ?? 0);
-  const ms = (label: string): number => {
-    const m = new RegExp(`${label}%\\s+([\\d.]+)(us|ms|s)`).exec(stdout);
-    if (!m) return 0;
-    const v = Number(m[1]);
-    return m[2] === 'us' ? v / 1000 : m[2] === 's' ? v * 1000 : v;
-  };
-  const sock = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(stdout);
-  const errors = sock ? sock.slice(1).reduce((a, v) => a + Number(v), 0) : 0;
-  return { name, rps: num(/Requests\/sec:\s+([\d.]+)/), p50: ms('50'), p99: ms('99'), errors, non2xx: num(/Non-2xx or 3xx responses: (\d+)/) };
 }
 
 /** A comparison: the targets whose names start with a and b, run back to back in every round. */
@@ -105,17 +81,20 @@ async function main(): Promise<void> {
   const bytes = Number(values.bytes);
   const paths = manyPaths(Math.max(1, Number(values.keys)));
   const scratch = mkdtempSync(path.join(tmpdir(), 'epc-bench-'));
-  const hasWrk = await run('wrk', ['--version']).then(() => true, (e: { stdout?: string }) => (e.stdout ?? '').includes('wrk'));
-  const tool = values.tool ?? (hasWrk ? 'wrk' : 'autocannon');
+  const tool = values.tool ?? ((await hasWrk()) ? 'wrk' : 'autocannon');
   // Single-process servers on CPU 1 and the load generator on CPU 0, so the scheduler's choices do not
   // decide the comparison; multi-process servers (2 workers, nginx) and their load share both CPUs.
   const canPin = !values['no-pin'] && tool === 'wrk' && (await run('taskset', ['-c', '1', 'true']).then(() => true, () => false));
   pinCpu = canPin ? '1' : undefined;
   const script = tool === 'wrk' ? wrkScript(scratch, paths) : undefined;
-  const measure = (t: Target, secs = seconds): Promise<BenchResult> =>
-    tool === 'wrk'
-      ? wrk(t.name, t.port, secs, connections, t.pinned, t.many ? script : undefined)
-      : runAutocannon(t.name, `http://127.0.0.1:${t.port}${PATH}`, secs, connections, { host: HOST }, t.many ? paths : undefined);
+  const load = tool === 'wrk' ? undefined : startLoadGenerator();
+  const measure = (t: Target, secs = seconds): Promise<BenchResult> => {
+    const url = `http://127.0.0.1:${t.port}${PATH}`;
+    if (load === undefined) {
+      return runWrk(t.name, url, secs, connections, { host: HOST, pinned: t.pinned, ...(t.many === true && script !== undefined ? { script } : {}) });
+    }
+    return load.run({ name: t.name, url, seconds: secs, connections, headers: { host: HOST }, walk: t.many === true ? { kind: 'list', paths } : { kind: 'hot' } });
+  };
   const get = (port: number, p: string): Promise<unknown> =>
     fetch(`http://127.0.0.1:${port}${p}`, { headers: { host: HOST } }).then((r) => r.arrayBuffer());
   const warm = async (port: number, all = false): Promise<void> => {
@@ -217,7 +196,6 @@ http { access_log off; client_body_temp_path ${dir}/b; proxy_temp_path ${dir}/p;
   });
   const warmup = Number(values.warmup);
   const samples = new Map<string, BenchResult[]>();
-  const ratios = new Map<Pair, { rps: number; p99a: number; p99b: number }[]>();
   const turn = async (t: Target, round: number): Promise<BenchResult> => {
     if (warmup > 0) await measure(t, warmup);
     const r = await measure(t);
@@ -227,25 +205,12 @@ http { access_log off; client_body_temp_path ${dir}/b; proxy_temp_path ${dir}/p;
   };
   // Warm-up (JIT, connection pools) of every target before anything is recorded.
   for (const t of new Set(chosen.flatMap((p) => [find(p.a)!, find(p.b)!]))) await measure(t, seconds);
-  for (let round = 0; round < rounds; round++) {
-    for (const p of chosen) {
-      const [a, b] = [find(p.a)!, find(p.b)!];
-      let ra: BenchResult;
-      let rb: BenchResult;
-      if (round % 2 === 0) {
-        ra = await turn(a, round);
-        rb = await turn(b, round);
-      } else {
-        rb = await turn(b, round);
-        ra = await turn(a, round);
-      }
-      ratios.set(p, [...(ratios.get(p) ?? []), { rps: ra.rps / rb.rps, p99a: ra.p99, p99b: rb.p99 }]);
-    }
-  }
-  const median = (xs: number[]): number => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
+  const runs = await interleave(chosen.map((p) => [find(p.a)!, find(p.b)!]), rounds, turn);
+  load?.close();
+  const ratios = new Map(chosen.map((p, g) => [p, runs[g]!.map(([ra, rb]) => ({ rps: ra!.rps / rb!.rps, p99a: ra!.p99, p99b: rb!.p99 }))]));
   const rows: BenchResult[] = targets.flatMap((t) => {
-    const runs = [...(samples.get(t.name) ?? [])].sort((x, y) => x.rps - y.rps);
-    return runs.length === 0 ? [] : [runs[Math.floor(runs.length / 2)]!];
+    const mine = samples.get(t.name) ?? [];
+    return mine.length === 0 ? [] : [medianRun(mine)];
   });
 
   process.stdout.write(
@@ -270,6 +235,7 @@ http { access_log off; client_body_temp_path ${dir}/b; proxy_temp_path ${dir}/p;
   );
 }
 
+stopOnInterrupt();
 main()
   .catch((err: unknown) => {
     process.stderr.write(`bench failed: ${String(err)}\n`);

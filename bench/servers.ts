@@ -1,5 +1,8 @@
 // Small servers the edge bench compares against, each run as its own process:
-//   origin PORT BYTES      a node:http origin rendering a page of BYTES (cacheable)
+//   origin PORT BYTES [MAXAGE] [DELAY_MS]
+//                          a node:http origin rendering a page of BYTES (cacheable for MAXAGE s, 3600 by
+//                          default; answered after DELAY_MS when given); GET /__bench/origin-requests
+//                          answers how many requests it has rendered (itself not counted)
 //   map PORT BYTES         a bare node:http server answering from a Map: the ceiling for Node
 //   memjs PORT MEMCACHED   a bare node:http server doing one memjs GET per request (raw entry)
 // The bare servers send the same headers as an edge hit, so every server does the same job.
@@ -23,6 +26,9 @@ export function hitHeaders(length: number): string[] {
   ];
 }
 
+/** The origin's count of rendered requests (read before and after a run: origin requests of the run). */
+export const COUNT_PATH = '/__bench/origin-requests';
+
 export function page(bytes: number): Buffer {
   const head = '<!doctype html><html><head><title>bench</title></head><body>';
   const tail = '</body></html>';
@@ -32,16 +38,28 @@ export function page(bytes: number): Buffer {
 }
 
 function main(): void {
-  const [kind, portArg, arg] = process.argv.slice(2);
+  const [kind, portArg, arg, maxAgeArg, delayArg] = process.argv.slice(2);
   const port = Number(portArg);
   if (kind === 'origin') {
     const body = page(Number(arg));
+    const cacheControl = `max-age=${maxAgeArg ?? '3600'}`;
+    const delay = Number(delayArg ?? 0);
+    let rendered = 0;
+    const render = (res: http.ServerResponse): void => {
+      // A render costs something real: the page is rebuilt from its parts on every request.
+      const html = Buffer.from(body.toString('utf8').split('\n').join('\n'));
+      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': cacheControl, 'content-length': html.length });
+      res.end(html);
+    };
     http
-      .createServer((_req, res) => {
-        // A render costs something real: the page is rebuilt from its parts on every request.
-        const html = Buffer.from(body.toString('utf8').split('\n').join('\n'));
-        res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'max-age=3600', 'content-length': html.length });
-        res.end(html);
+      .createServer((req, res) => {
+        if (req.url === COUNT_PATH) {
+          res.end(String(rendered));
+          return;
+        }
+        rendered++;
+        if (delay > 0) setTimeout(render, delay, res);
+        else render(res);
       })
       .listen(port, '127.0.0.1');
   } else if (kind === 'map') {

@@ -16,7 +16,8 @@ commands:
   purge        purge URL... [--tag TAG...] through --admin URL --admin-token T, or --memcached host:port,...
   warm         warm --sitemap URL [--edge http://127.0.0.1:8080] [--concurrency 8]
   nginx-conf   print an nginx config serving the same cache [--memcached ...] [--fallback URL] [--listen 80]
-  bench        bench --url URL [--compare URL...] [--duration 10] [--connections 50]
+  bench        bench --url URL [--compare URL...] [--urls-file FILE] [--duration 10] [--connections 50]
+               [--header 'Name: value'...] [--json FILE] [--html FILE]
 `;
 
 export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<number> {
