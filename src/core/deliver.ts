@@ -156,7 +156,7 @@ function ignoreDecodeEnd(): void {
  */
 export function deliverDecoded(
   res: ServerResponse,
-  req: { readonly method?: string | undefined },
+  req: { readonly method?: string | undefined; readonly headers?: IncomingHttpHeaders },
   entry: CacheEntry,
   coding: string,
   status: CacheStatus,
@@ -165,6 +165,16 @@ export function deliverDecoded(
 ): boolean {
   const z = decoder(coding);
   if (z === undefined) return false;
+  // RFC 9110 §13.1.3 / RFC 9111 §4.3.2: a conditional request is answered 304 whatever coding this client
+  // would get: Last-Modified is the same for both, and the stored (weak) ETag names the content either way.
+  const inm = req.headers?.['if-none-match'];
+  const ims = req.headers?.['if-modified-since'];
+  if ((inm !== undefined || ims !== undefined) && isNotModified(inm, ims, entry)) {
+    z.destroy();
+    writeHeadList(res, 304, notModifiedHeaders(entry, status, ageSeconds(entry.storedAt, now)));
+    res.end();
+    return true;
+  }
   const h: string[] = [];
   const src = entry.headers;
   for (let i = 0; i < src.length; i += 2) {

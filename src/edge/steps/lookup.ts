@@ -1,19 +1,52 @@
 // lookup: L1 synchronously, then memcached; the entry's age decides hit, stale or miss. A store fault
 // is a miss (the store counted it). A fresh L1 hit finishes without a single await.
 import type { CacheEntry } from '../../core/entry';
-import { freshness } from '../../core/policy';
+import { deltaSeconds, parseCacheControl } from '../../core/headers';
+import { ageSeconds, freshness } from '../../core/policy';
 import type { Freshness } from '../../core/policy';
 import type { StepName, Transaction } from '../transaction';
 
 function classify(tx: Transaction, entry: CacheEntry | undefined): StepName {
   if (entry === undefined) {
     tx.status = 'MISS';
-    return 'fetch';
+    return tx.req.headers['cache-control'] === undefined ? 'fetch' : requestDirectives(tx, 'fetch');
   }
   return classifyAs(tx, entry, freshness(entry, tx.now));
 }
 
+/**
+ * The request's Cache-Control (RFC 9111 §5.2.1), read only when the request has one. By default it is
+ * ignored, as Varnish and most CDNs do, so a client cannot make the edge bypass its cache (a reload with
+ * no-cache would otherwise reach the origin); --honor-request-cache-control obeys no-cache and max-age
+ * (§5.2.1.4, §5.2.1.1) by revalidating. only-if-cached (§5.2.1.7) is always obeyed: what would go to the
+ * origin gets 504.
+ */
+function requestDirectives(tx: Transaction, next: StepName): StepName {
+  const cc = parseCacheControl(tx.req.headers['cache-control']);
+  if (next === 'deliver' && tx.status === 'HIT' && tx.ctx.opts.honorRequestCacheControl) {
+    const maxAge = deltaSeconds(cc, 'max-age');
+    // max-age=0 always revalidates (ages are whole seconds: a page stored this second has age 0, too).
+    if (cc.has('no-cache') || (maxAge !== undefined && (maxAge === 0 || ageSeconds(tx.entry!.storedAt, tx.now) > maxAge))) {
+      tx.status = 'EXPIRED';
+      next = 'fetch';
+    }
+  }
+  if (next === 'fetch' && cc.has('only-if-cached')) {
+    // RFC 9111 §5.2.1.7: respond with a stored response or a 504.
+    tx.synthCode = 504;
+    tx.synthMessage = 'Gateway Timeout: not in the cache (only-if-cached)';
+    return 'synth';
+  }
+  return next;
+}
+
 function classifyAs(tx: Transaction, entry: CacheEntry, f: Freshness): StepName {
+  // One property read on the hit path; the directives are parsed only for a request that sends some.
+  if (tx.req.headers['cache-control'] !== undefined) return requestDirectives(tx, classifyFresh(tx, entry, f));
+  return classifyFresh(tx, entry, f);
+}
+
+function classifyFresh(tx: Transaction, entry: CacheEntry, f: Freshness): StepName {
   tx.entry = entry;
   switch (f) {
     case 'fresh':
