@@ -122,7 +122,7 @@ function nginxFallback(value: string): string {
   } catch {
     url = undefined;
   }
-  const plain = /^https?:\/\/[A-Za-z0-9.\-_\[\]:]+\/?$/;
+  const plain = /^https?:\/\/[A-Za-z0-9._[\]:-]+\/?$/;
   if (url === undefined || (url.protocol !== 'http:' && url.protocol !== 'https:') || !plain.test(value)) {
     throw new ConfigError(`--fallback must be an http(s) URL such as http://127.0.0.1:8080 (scheme, host and port only), got '${value}'`);
   }

@@ -95,7 +95,7 @@ it('more waiting requests than --origin-max-queue: the rest get 503 with Retry-A
   try {
     const replies = await Promise.all(
       Array.from({ length: 12 }, (_, i) =>
-        new Promise<{ status: number; retryAfter?: string }>((resolve, reject) => {
+        new Promise<{ status: number; retryAfter: string | undefined }>((resolve, reject) => {
           http
             .get({ host: '127.0.0.1', port, path: `/queue-${i}`, headers: { host: 'site.test' }, agent }, (res) => {
               res.resume();

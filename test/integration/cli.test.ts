@@ -43,6 +43,11 @@ describe('bad configuration fails at start, naming the flag', () => {
     // Bug: the envelope bit in the gzip flag made every raw page be deleted on its first read.
     [['serve', '--origin', 'http://127.0.0.1:1', '--format', 'raw', '--gzip-flag', '256'], /--gzip-flag \(EDGE_GZIP_FLAG\) must not use the envelope bit 0x100/],
     [['nginx-conf', '--gzip-flag', '256'], /--gzip-flag must not use the envelope bit 0x100/],
+    // Config injection: each of these was pasted into the generated nginx config as it was.
+    [['nginx-conf', '--fallback', 'http://127.0.0.1:8080; } server { listen 81'], /--fallback must be an http\(s\) URL/],
+    [['nginx-conf', '--listen', '80; include /etc/shadow'], /--listen must be PORT or ADDRESS:PORT/],
+    [['nginx-conf', '--default-type', 'text/html"; add_header X-Evil 1; #'], /--default-type must be a media type/],
+    [['serve', '--origin', 'http://127.0.0.1:1', '--client-header-timeout', '0'], /--client-header-timeout \(EDGE_CLIENT_HEADER_TIMEOUT\) must be an integer/],
     [['frobnicate'], /unknown command 'frobnicate'/],
   ])('%j', async (args, message) => {
     const r = await cli(args);
