@@ -8,7 +8,7 @@ import { createSingleFlight } from '../src/core/coalesce';
 import type { SingleFlight } from '../src/core/coalesce';
 import { deliverDecoded, deliverEntry, isNodeWriteHead } from '../src/core/deliver';
 import { EntryDecodeError } from '../src/core/errors';
-import { entryHeader } from '../src/core/entry';
+import { ENTRY_NO_TRANSFORM, entryHeader } from '../src/core/entry';
 import type { CacheEntry } from '../src/core/entry';
 import { headerString, parseTags, STORED_BY_ORIGIN, storableHeaders, SURROGATE_KEY } from '../src/core/headers';
 import { normalizeHost } from '../src/core/key';
@@ -62,7 +62,7 @@ export interface PageCacheMiddleware {
 }
 
 const NOT_STORED_REASONS = [
-  'method', 'authorization', 'status', 'no-store', 'request-no-store', 'private', 'no-cache', 'set-cookie', 'vary', 'request-cookie', 'not-storable', 'no-freshness', 'too-large', 'truncated',
+  'method', 'authorization', 'status', 'no-store', 'request-no-store', 'private', 'no-cache', 'set-cookie', 'vary', 'request-cookie', 'not-storable', 'no-freshness', 'too-large', 'truncated', 'not-modified-mismatch',
 ] as const satisfies readonly NotStoredReason[];
 
 /** Everything the request path needs, built once in the factory. */
@@ -287,6 +287,8 @@ function serveIfFresh(ctx: Context, req: IncomingMessage, res: ServerResponse, n
   try {
     const coding = entryHeader(stored, 'content-encoding');
     if (coding !== undefined && coding !== 'identity' && !acceptsEncoding(req.headers['accept-encoding'], coding.toLowerCase())) {
+      // RFC 9111 §5.2.2.6: a no-transform page is never decoded; the app renders it for this client.
+      if (((stored.flags ?? 0) & ENTRY_NO_TRANSFORM) !== 0) return false;
       // Stored compressed (compression() mounted after the cache) and this client did not ask for it:
       // decoded on the fly and streamed, as nginx's `gunzip on` does, rather than re-rendered.
       const onCorrupt = function corruptBody(err: Error): void {
@@ -522,6 +524,7 @@ const MISS_SINK: CaptureSink<MissState> = {
       staleIfErrorSeconds: decision.staleIfErrorSeconds,
       tags: decision.tags,
       format: state.ctx.opts.format,
+      flags: decision.flags,
     };
     // Off the client's path: the response has finished. put() never rejects; a fault is counted by the store.
     state.ctx.cache.put(state.key, entry).then(function putDone(ok: boolean) {

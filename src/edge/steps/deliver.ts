@@ -5,6 +5,7 @@ import type { FetchOutcome } from '../context';
 import type { StepName, Transaction } from '../transaction';
 import { acceptsEncoding } from '../../core/accept';
 import { entryEncoding } from '../../core/compress';
+import { ENTRY_NO_TRANSFORM } from '../../core/entry';
 import { EntryDecodeError } from '../../core/errors';
 import { fillShared } from '../fill';
 
@@ -49,6 +50,12 @@ export function deliver(tx: Transaction): StepName {
   const coding = entryEncoding(entry);
   try {
     if (coding !== 'identity' && !acceptsEncoding(tx.req.headers['accept-encoding'], coding)) {
+      if (((entry.flags ?? 0) & ENTRY_NO_TRANSFORM) !== 0) {
+        // RFC 9110 §7.7 / RFC 9111 §5.2.2.6: a no-transform page is never decoded here; this client, which
+        // does not take its coding, asks the origin itself.
+        tx.status = 'MISS';
+        return 'pass';
+      }
       // Stored compressed, and this client takes only identity: decoded on the fly, streamed (nginx's
       // gunzip). A body that does not inflate ends the response and the entry is deleted.
       if (!deliverDecoded(tx.res, tx.req, entry, coding, tx.status, tx.now, corruptBody.bind(tx))) {
