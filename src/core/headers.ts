@@ -21,6 +21,9 @@ export const SURROGATE_KEY = 'surrogate-key';
  */
 export const STORED_BY_ORIGIN = 'x-edge-page-cache-stored';
 
+/** The targeted cache-control fields the cache obeys and removes (the edge's own name is configurable: the default here). */
+export const TARGETED_FIELDS: readonly string[] = ['cdn-cache-control', 'surrogate-control', 'edge-cache-control'];
+
 /** Response headers that are never stored in an entry: per-connection, per-delivery, or private. */
 const NOT_STORED: ReadonlySet<string> = new Set([
   ...HOP_BY_HOP,
@@ -31,6 +34,8 @@ const NOT_STORED: ReadonlySet<string> = new Set([
   'cache-status',
   SURROGATE_KEY,
   STORED_BY_ORIGIN,
+  // RFC 9213 targeted fields (and Surrogate-Control) are for this cache: obeyed at store time, never delivered.
+  ...TARGETED_FIELDS,
 ]);
 
 type HeaderValue = string | number | readonly string[] | undefined;
@@ -72,14 +77,14 @@ export function connectionNamesEndToEnd(value: HeaderValue): string | undefined 
  * body with a Content-Encoding always carries Vary: Accept-Encoding, since the cache serves it to clients
  * that accept the coding and decodes it for the others.
  */
-export function storableHeaders(headers: Readonly<Record<string, HeaderValue>>): string[] {
+export function storableHeaders(headers: Readonly<Record<string, HeaderValue>>, targetedField?: string): string[] {
   const extra = connectionTokens(headers['connection']);
   const out: string[] = [];
   let encoded = false;
   let varyAt = -1;
   for (const name of Object.keys(headers)) {
     const lower = name.toLowerCase();
-    if (NOT_STORED.has(lower) || extra?.has(lower)) continue;
+    if (NOT_STORED.has(lower) || extra?.has(lower) || lower === targetedField) continue;
     const value = headers[name];
     if (value === undefined) continue;
     if (lower === 'content-encoding') encoded = true;

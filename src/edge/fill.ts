@@ -86,7 +86,7 @@ function refreshed(ctx: EdgeContext, tx: Transaction, stale: CacheEntry, notModi
   if (!decision.store) return undefined;
   return {
     status: stale.status,
-    headers: storableHeaders(merged),
+    headers: storableHeaders(merged, ctx.opts.policy.targetedField),
     body: stale.body,
     storedAt: tx.now - decision.initialAgeSeconds * 1000,
     ttlSeconds: decision.ttlSeconds + decision.initialAgeSeconds,
@@ -160,7 +160,7 @@ export async function fillFromOrigin(ctx: EdgeContext, tx: Transaction, conditio
   }
   const fetched: CacheEntry = {
     status: response.statusCode,
-    headers: storableHeaders(response.headers),
+    headers: storableHeaders(response.headers, ctx.opts.policy.targetedField),
     body: body.chunks.length === 1 ? body.chunks[0]! : Buffer.concat(body.chunks, body.size),
     // RFC 9111 §4.2.3: dated back by the Age it arrived with and counted from when the request came in
     // (the origin's response time is part of the age); delivered Age and freshness count from this point.
@@ -207,7 +207,7 @@ export async function fillShared(ctx: EdgeContext, tx: Transaction): Promise<Fet
     throw err;
   }
   const end: FillEnd = outcome.kind === 'own' && outcome.uncacheable ? 'uncacheable' : 'stored';
-  if (turn.locked && outcome.kind === 'page' && outcome.stored) {
+  if (turn.locked && outcome.kind === 'page' && outcome.stored && outcome.written !== undefined) {
     // The lock is held until the page is in memcached, so waiters find it when the lock goes; the client
     // is not held for that write (on a stalled node it would pay the write's timeout too).
     outcome.written.then(

@@ -4,7 +4,7 @@
 // frameworks honour) so the stored page is what every client of that key should get.
 import type { IncomingHttpHeaders } from 'node:http';
 import { BadRequestError } from '../core/errors';
-import { connectionTokens, HOP_BY_HOP, STORED_BY_ORIGIN, SURROGATE_KEY } from '../core/headers';
+import { connectionTokens, HOP_BY_HOP, STORED_BY_ORIGIN, SURROGATE_KEY, TARGETED_FIELDS } from '../core/headers';
 import { UNKEYED_OVERRIDES } from '../core/request-policy';
 import { CACHE_STATUS, X_CACHE } from '../core/status';
 import type { Transaction } from './transaction';
@@ -28,7 +28,7 @@ const NOT_FOR_FILL: ReadonlySet<string> = new Set([
   'expect',
 ]);
 /** Response headers the edge removes: its own, the tags, and the origin middleware's marks. */
-const STRIPPED_RESPONSE: ReadonlySet<string> = new Set([...HOP_BY_HOP, SURROGATE_KEY, STORED_BY_ORIGIN, X_CACHE, CACHE_STATUS]);
+const STRIPPED_RESPONSE: ReadonlySet<string> = new Set([...HOP_BY_HOP, SURROGATE_KEY, STORED_BY_ORIGIN, X_CACHE, CACHE_STATUS, ...TARGETED_FIELDS]);
 const VIA = '1.1 edge-page-cache';
 
 /**
