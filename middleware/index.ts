@@ -470,6 +470,12 @@ const MISS_SINK: CaptureSink<MissState> = {
       notStored(state, decision.reason);
       return false;
     }
+    // A page stale on arrival (no-cache or max-age=0 with a validator) is stored by the edge to revalidate
+    // with a 304; the middleware could never serve it, so it leaves the writing to an edge in front.
+    if (decision.ttlSeconds === 0) {
+      notStored(state, 'no-freshness');
+      return false;
+    }
     const declared = Number(headers['content-length']);
     if (declared > ctx.opts.maxEntryBytes) {
       notStored(state, 'too-large');

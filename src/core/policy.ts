@@ -19,7 +19,7 @@ export interface StorePolicyOptions {
   readonly statuses: ReadonlySet<number> | 'any';
   /** Longest freshness accepted, in seconds (caps a far-future Expires). */
   readonly maxTtlSeconds: number;
-  /** Cap on the RFC 9111 §4.2.2 heuristic lifetime used when defaultTtlSeconds is 0 (default 86400). */
+  /** Cap on the RFC 9111 §4.2.2 heuristic lifetime used when defaultTtlSeconds is 0; absent or 0: no heuristic (the middleware caches only what the app states). */
   readonly maxHeuristicTtlSeconds?: number;
   /** RFC 9213 field that targets this cache above CDN-Cache-Control, lower-case (default 'edge-cache-control'). */
   readonly targetedField?: string;
@@ -71,7 +71,6 @@ export const CDN_CACHE_CONTROL = 'cdn-cache-control';
 /** Edge Architecture 1.0: Surrogate-Control, read as a targeted field for this cache (max-age, no-store). */
 export const SURROGATE_CONTROL = 'surrogate-control';
 export const DEFAULT_TARGETED_FIELD = 'edge-cache-control';
-const DEFAULT_MAX_HEURISTIC_TTL = 86400;
 /** RFC 9111 §1.2.2: a delta-seconds too large to represent is taken as 2^31. */
 const DELTA_MAX = 2147483648;
 
@@ -234,9 +233,9 @@ export function decideStore(
     age = initialAge;
   } else if (opts.defaultTtlSeconds > 0) {
     ttl = opts.defaultTtlSeconds;
-  } else if (HEURISTIC_STATUSES.has(response.status) && response.headers['last-modified'] !== undefined) {
+  } else if (HEURISTIC_STATUSES.has(response.status) && response.headers['last-modified'] !== undefined && (opts.maxHeuristicTtlSeconds ?? 0) > 0) {
     // RFC 9111 §4.2.2: 10 % of the time since Last-Modified (the library's cacheHeuristic), capped.
-    ttl = Math.floor(Math.min(policy.maxAge(), opts.maxHeuristicTtlSeconds ?? DEFAULT_MAX_HEURISTIC_TTL) - initialAge);
+    ttl = Math.floor(Math.min(policy.maxAge(), opts.maxHeuristicTtlSeconds ?? 0) - initialAge);
     age = initialAge;
   } else {
     ttl = 0;
