@@ -38,7 +38,7 @@ export interface ResolvedRequestPolicy {
 }
 
 /** Why a request is not looked up; the same words in both doors. */
-export type PassReason = 'method' | 'authorization' | 'cookie' | 'path' | 'unkeyed-header';
+export type PassReason = 'method' | 'authorization' | 'body' | 'cookie' | 'path' | 'unkeyed-header';
 export type RequestVerdict = 'lookup' | PassReason;
 
 /**
@@ -127,6 +127,8 @@ function isBypassedPath(policy: ResolvedRequestPolicy, target: string): boolean 
  * Lookup or pass, conservatively (as Varnish's builtin VCL), for a request whose Host is valid:
  * - RFC 9111 §3: only GET (and HEAD, answered from a stored GET) are looked up;
  * - RFC 9111 §3.5: a request with Authorization is never served from nor stored in the shared cache;
+ * - a GET or HEAD with a body (a "fat GET", RFC 9110 §9.3.1: a body has no defined meaning there, yet some
+ *   frameworks read it) may render something the key does not say: passed whole, never stored;
  * - a cookie that may be a session (any not ignored, or one of bypassCookies) makes the page private;
  * - bypassed paths; and, where the renderer sees the request as it came, unkeyed overrides.
  * A request whose cookies are all ignored is looked up; the door must then not let them reach a fill.
@@ -134,6 +136,7 @@ function isBypassedPath(policy: ResolvedRequestPolicy, target: string): boolean 
 export function decideRequest(policy: ResolvedRequestPolicy, method: string | undefined, headers: IncomingHttpHeaders, target: string, host: string, secure: boolean): RequestVerdict {
   if (method === 'GET' ? !policy.cacheGet : method !== 'HEAD' || !policy.cacheHead) return 'method';
   if (headers.authorization !== undefined) return 'authorization';
+  if (headers['transfer-encoding'] !== undefined || (headers['content-length'] !== undefined && headers['content-length'] !== '0')) return 'body';
   const cookie = headers.cookie;
   if (cookie !== undefined && (policy.bypassAnyCookie ? !onlyIgnoredCookies(cookie, policy.ignoreCookies) : hasAnyCookie(cookie, policy.bypassCookies))) {
     return 'cookie';

@@ -143,6 +143,31 @@ describe('methods and Connection', () => {
   });
 });
 
+describe('request smuggling shapes (RFC 9112 §6): refused with 400 and closed, never forwarded', () => {
+  it.each([
+    ['Content-Length and Transfer-Encoding together', 'POST /smuggle HTTP/1.1\r\nHost: site.test\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /admin HTTP/1.1\r\nHost: site.test\r\n\r\n'],
+    ['two different Content-Lengths', 'POST /smuggle HTTP/1.1\r\nHost: site.test\r\nContent-Length: 4\r\nContent-Length: 40\r\n\r\nabcd'],
+    ['an obs-folded header line', 'GET /smuggle HTTP/1.1\r\nHost: site.test\r\nX-Folded: a\r\n b\r\n\r\n'],
+    ['a chunk size that is not hex', 'POST /smuggle HTTP/1.1\r\nHost: site.test\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n'],
+    ['Transfer-Encoding other than chunked on a request', 'POST /smuggle HTTP/1.1\r\nHost: site.test\r\nTransfer-Encoding: gzip\r\n\r\nabc'],
+    ['a bare LF inside a header value', 'GET /smuggle HTTP/1.1\r\nHost: site.test\r\nX-A: 1\nX-Injected: 1\r\n\r\n'],
+    ['a space before the colon', 'GET /smuggle HTTP/1.1\r\nHost: site.test\r\nContent-Length : 5\r\n\r\nabcde'],
+  ])('%s', async (_what, bytes) => {
+    const { port } = await edgeWith();
+    const before = origin.total();
+    const raw = await rawRequest(port, bytes);
+    expect(statusOf(raw)).toBe(400);
+    expect(raw).not.toMatch(/HTTP\/1\.1 200/);
+    expect(origin.total()).toBe(before);
+  });
+
+  it('an oversize request head gets 431', async () => {
+    const { port } = await edgeWith({ maxHeaderBytes: '8k' });
+    const raw = await rawRequest(port, `GET /big-head HTTP/1.1\r\nHost: site.test\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`);
+    expect(statusOf(raw)).toBe(431);
+  });
+});
+
 describe('slow clients', () => {
   it('slowloris: connections dribbling a request head are closed at --client-header-timeout with 408, while hits stay fast', async () => {
     const { port } = await edgeWith({ clientHeaderTimeoutMs: 1000 });
