@@ -94,7 +94,9 @@ export async function runAutocannon(o: LoadOptions): Promise<LoadResult> {
   try {
     const r = await finished;
     const base = fromAutocannon(o.name, r);
-    return o.countHits === true ? { ...base, hitRatio: r.requests.total > 0 ? hits / r.requests.total : 0, withXCache } : base;
+    if (o.countHits !== true) return base;
+    // No X-Cache at all: not a cache this can read, so no hit ratio rather than 0 %.
+    return withXCache === 0 ? { ...base, withXCache } : { ...base, hitRatio: hits / r.requests.total, withXCache };
   } finally {
     if (timer !== undefined) clearInterval(timer);
   }
@@ -190,11 +192,13 @@ export async function benchCommand(argv: readonly string[]): Promise<string> {
     const name = target.href;
     let next = 0;
     const walk = paths === undefined ? undefined : (): string => paths[next++ % paths.length]!;
+    let last = { elapsedSeconds: 0, requests: 0 };
     const onProgress = tty
       ? (p: LoadProgress): void => {
-          process.stderr.write(
-            `${PROGRESS_CLEAR}${name}  ${p.elapsedSeconds.toFixed(0)}s/${seconds}s  ${(p.requests / Math.max(p.elapsedSeconds, 0.001)).toFixed(0)} req/s  errors ${p.errors}`,
-          );
+          // The rate of the last second, not the average since the start (which hides a stall).
+          const rate = (p.requests - last.requests) / Math.max(p.elapsedSeconds - last.elapsedSeconds, 0.001);
+          last = p;
+          process.stderr.write(`${PROGRESS_CLEAR}${name}  ${p.elapsedSeconds.toFixed(0)}s/${seconds}s  ${rate.toFixed(0)} req/s  errors ${p.errors}`);
         }
       : undefined;
     const r = await runAutocannon({
