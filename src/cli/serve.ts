@@ -8,7 +8,7 @@ import cluster from 'node:cluster';
 import type { Worker } from 'node:cluster';
 import net from 'node:net';
 import path from 'node:path';
-import { AggregatorRegistry } from 'prom-client';
+import { AggregatorRegistry, Registry } from 'prom-client';
 import { ConfigError } from '../core/errors';
 import { componentLogger } from '../core/logger';
 import { createAdminServer } from '../edge/admin';
@@ -274,6 +274,8 @@ async function primary(first: ResolvedEdgeOptions, firstInput: EdgeOptions, rere
   }
 
   const aggregator = new AggregatorRegistry();
+  /** The primary's own metrics: the admin port's (it runs here), added to the workers' on /metrics. */
+  const own = new Registry();
   const backend: AdminBackend = {
     async health(): Promise<HealthReport> {
       const now = serving();
@@ -289,7 +291,7 @@ async function primary(first: ResolvedEdgeOptions, firstInput: EdgeOptions, rere
       };
     },
     async metrics() {
-      return { contentType: aggregator.contentType, body: await aggregator.clusterMetrics() };
+      return { contentType: aggregator.contentType, body: `${await aggregator.clusterMetrics()}\n${await own.metrics()}` };
     },
     async purge(urls, tags) {
       if (opts.store.memcached.length > 0) {
@@ -462,7 +464,7 @@ async function primary(first: ResolvedEdgeOptions, firstInput: EdgeOptions, rere
   // Client connections: accepted here, and handed as raw handles to the workers by the dispatcher.
   const listener = net.createServer();
   const admin =
-    opts.adminPort === undefined ? undefined : createAdminServer({ port: opts.adminPort, host: opts.adminHost, token: opts.adminToken }, backend);
+    opts.adminPort === undefined ? undefined : createAdminServer({ port: opts.adminPort, host: opts.adminHost, token: opts.adminToken, registry: own }, backend);
   const adminPort = await admin?.listen();
   await allReady;
   let port: number;

@@ -174,3 +174,19 @@ export function cacheMetrics(registry?: Registry): CacheMetrics {
   byRegistry.set(registry, m);
   return m;
 }
+
+/** The admin port's own metrics, in the registry of the process that runs it (the cluster primary). */
+export interface AdminMetrics {
+  readonly authFailures: Counter<'result'>;
+}
+
+export function adminMetrics(registry: Registry): AdminMetrics {
+  return {
+    authFailures: new Counter({
+      name: 'edge_cache_admin_auth_failures_total',
+      help: 'Admin requests with a wrong bearer token, by result: wrong (401) or limited (429: too many from that address)',
+      labelNames: ['result'],
+      registers: [registry],
+    }),
+  };
+}

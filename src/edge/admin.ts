@@ -1,11 +1,14 @@
 // The admin port: GET /healthz, GET /metrics, POST /purge and POST /reload (Bearer token), GET / (stats
 // page). Bound to loopback by default. Purge and reload always need the token; on a non-loopback address
-// every page does, except /healthz, which then tells only the status.
+// every page does, except /healthz, which then tells only the status. Hosts, tokens and guessing: admin-auth.ts.
 import { listenOn } from './listen';
-import { timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
 import helmet from 'helmet';
-import { componentLogger } from '../core/logger';
+import { Registry } from 'prom-client';
+import { componentLogger, RateLimitedLog } from '../core/logger';
+import { adminMetrics } from '../core/metrics';
+import { GuessLimit, isAdminHost, tokenDigest, tokenMatches } from './admin-auth';
+import type { GuessLimitOptions } from './admin-auth';
 import type { NodeHealth } from '../core/store';
 import { healthCode, healthStatus } from './health';
 import type { OriginHealth } from './origins';
@@ -47,6 +50,10 @@ export interface AdminOptions {
   readonly port: number;
   readonly host: string;
   readonly token: string | undefined;
+  /** Where the admin port's own metrics go (wrong tokens); the cluster primary adds them to /metrics. */
+  readonly registry?: Registry;
+  /** The wrong-token limit per client address (10 a minute). */
+  readonly guessLimit?: GuessLimitOptions;
 }
 
 const MAX_BODY = 64 * 1024;
@@ -63,30 +70,50 @@ function json(res: http.ServerResponse, status: number, value: unknown): void {
   send(res, status, 'application/json; charset=utf-8', `${JSON.stringify(value)}\n`);
 }
 
-function tokenMatches(header: string | undefined, token: string): boolean {
-  if (header === undefined || !header.startsWith('Bearer ')) return false;
-  const given = Buffer.from(header.slice(7).trim());
-  const want = Buffer.from(token);
-  return given.length === want.length && timingSafeEqual(given, want);
-}
-
+/** The body, or undefined once it goes over MAX_BODY (the rest is then read and dropped: see refuseOversize). */
 function readBody(req: http.IncomingMessage): Promise<Buffer | undefined> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
-    req.on('data', (c: Buffer) => {
+    function onData(c: Buffer): void {
       size += c.length;
       if (size > MAX_BODY) {
+        req.removeListener('data', onData);
+        req.on('data', noop);
         resolve(undefined);
-        req.destroy();
         return;
       }
       chunks.push(c);
-    });
+    }
+    req.on('data', onData);
     req.on('end', () => resolve(Buffer.concat(chunks)));
     req.on('error', reject);
   });
 }
+
+/** How long what a client still sends after its 413 is read and dropped before the connection is closed. */
+const LINGER_MS = 2000;
+
+/**
+ * 413 for a body over MAX_BODY, then a lingering close (nginx's lingering_close): the answer and a FIN go
+ * out while what the client is still sending is read and dropped (at most LINGER_MS), because closing with
+ * unread bytes resets the connection, and a reset can destroy the 413 before the client reads it.
+ */
+function refuseOversize(req: http.IncomingMessage): void {
+  const socket = req.socket;
+  const body = `{"error":"body over ${MAX_BODY} bytes"}\n`;
+  req.on('data', noop);
+  req.resume();
+  socket.end(
+    `HTTP/1.1 413 Payload Too Large\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
+      `Cache-Control: no-store\r\nConnection: close\r\n\r\n${body}`,
+  );
+  const linger = setTimeout(() => socket.destroy(), LINGER_MS);
+  linger.unref();
+  socket.once('close', () => clearTimeout(linger));
+}
+
+function noop(): void {}
 
 function stringArray(value: unknown): string[] | undefined {
   if (value === undefined) return [];
@@ -129,11 +156,38 @@ export interface AdminServer {
 export function createAdminServer(options: AdminOptions, backend: AdminBackend): AdminServer {
   const log = componentLogger('admin');
   const open = LOOPBACK.has(options.host);
-  let token = options.token;
+  let token = options.token === undefined ? undefined : tokenDigest(options.token);
+  const registry = options.registry ?? new Registry();
+  const { authFailures } = adminMetrics(registry);
+  const wrongToken = authFailures.labels('wrong');
+  const limitedToken = authFailures.labels('limited');
+  const guesses = new GuessLimit(options.guessLimit);
+  const guessLog = new RateLimitedLog(log);
 
   async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    if (!isAdminHost(req.headers.host, options.host)) {
+      // DNS rebinding: a browser page on this machine whose name now points at loopback sends its own name.
+      return json(res, 421, { error: 'the admin port answers only to its own address, localhost or an IP address; Host refused' });
+    }
     const path = (req.url ?? '/').split('?')[0];
-    const authorized = token !== undefined && tokenMatches(req.headers.authorization, token);
+    let authorized = false;
+    const presented = req.headers.authorization;
+    if (presented !== undefined && token !== undefined) {
+      const address = req.socket.remoteAddress ?? '';
+      const wait = guesses.retryAfter(address);
+      if (wait > 0) {
+        limitedToken.inc();
+        guessLog.warn({ address, retryAfter: wait }, 'admin token attempts rate-limited');
+        res.setHeader('retry-after', String(wait));
+        return json(res, 429, { error: `too many wrong tokens from this address: retry after ${wait} s` });
+      }
+      authorized = tokenMatches(presented, token);
+      if (!authorized) {
+        wrongToken.inc();
+        const over = guesses.failed(address);
+        guessLog.warn({ address, limited: over }, 'wrong admin token');
+      }
+    }
     // HAProxy's default check is `OPTIONS / HTTP/1.0` with no Host: answered as /healthz, so it works unconfigured.
     if ((path === '/healthz' && (req.method === 'GET' || req.method === 'HEAD')) || (req.method === 'OPTIONS' && path === '/')) {
       const h = await backend.health();
@@ -154,8 +208,9 @@ export function createAdminServer(options: AdminOptions, backend: AdminBackend):
       if (req.method !== 'POST') return json(res, 405, { error: 'use POST' });
       if (token === undefined) return json(res, 403, { error: 'purge is disabled: start the edge with --admin-token' });
       if (!authorized) return json(res, 401, { error: 'missing or wrong bearer token' });
+      if (Number(req.headers['content-length']) > MAX_BODY) return refuseOversize(req);
       const body = await readBody(req);
-      if (body === undefined) return json(res, 413, { error: `body over ${MAX_BODY} bytes` });
+      if (body === undefined) return refuseOversize(req);
       let parsed: unknown;
       try {
         parsed = JSON.parse(body.toString('utf8'));
@@ -197,7 +252,7 @@ export function createAdminServer(options: AdminOptions, backend: AdminBackend):
   return {
     server,
     setToken(t: string | undefined): void {
-      token = t;
+      token = t === undefined ? undefined : tokenDigest(t);
     },
     listen(): Promise<number> {
       return listenOn(server, options.port, options.host);

@@ -153,9 +153,10 @@ describe('workers', () => {
       for (let i = 0; i < 200 && origin.hits('/w') < 2; i++) await request(edge.port, '/w');
       expect(origin.hits('/w')).toBe(2);
       for (let i = 0; i < 10; i++) expect((await request(edge.port, '/w')).headers['x-cache']).toBe('HIT');
-      const health = JSON.parse((await request(edge.adminPort, '/healthz')).body.toString()) as { workers: number };
+      const health = JSON.parse((await request(edge.adminPort, '/healthz', { host: '127.0.0.1' })).body.toString()) as { workers: number };
       expect(health.workers).toBe(2);
       const purge = await request(edge.adminPort, '/purge', {
+        host: '127.0.0.1',
         method: 'POST',
         body: JSON.stringify({ urls: ['http://example.com/w'] }),
         headers: { authorization: `Bearer ${token}` },
@@ -164,7 +165,7 @@ describe('workers', () => {
       // Had the purge missed a worker, that one would keep answering HIT and the origin would see only 3.
       for (let i = 0; i < 200 && origin.hits('/w') < 4; i++) await request(edge.port, '/w');
       expect(origin.hits('/w')).toBe(4);
-      const metrics = (await request(edge.adminPort, '/metrics')).body.toString();
+      const metrics = (await request(edge.adminPort, '/metrics', { host: '127.0.0.1' })).body.toString();
       expect(metrics).toMatch(/edge_cache_requests_total\{status="HIT"\} \d+/);
       expect(await edge.stop()).toBe(0);
     } finally {

@@ -19,7 +19,7 @@ interface Health {
 }
 
 async function health(edge: EdgeProcess): Promise<{ code: number; body: Health }> {
-  const r = await request(edge.adminPort, '/healthz');
+  const r = await request(edge.adminPort, '/healthz', { host: '127.0.0.1' });
   return { code: r.status, body: JSON.parse(r.body.toString()) as Health };
 }
 
@@ -90,7 +90,7 @@ it('says degraded (200) within one retry interval of memcached stopping, with no
   expect(h.code).toBe(200);
   expect(h.body.memcached).toEqual([expect.objectContaining({ name: mc.address, up: false })]);
   // The stats page says the same.
-  expect((await request(edge.adminPort, '/')).body.toString()).toContain('Health: <b>degraded</b>');
+  expect((await request(edge.adminPort, '/', { host: '127.0.0.1' })).body.toString()).toContain('Health: <b>degraded</b>');
   // Pages are still served (from the origin) meanwhile.
   expect((await request(edge.port, '/while-down')).status).toBe(200);
   await mc.start();

@@ -112,7 +112,7 @@ it('serves every request while memcached is killed mid-test and restarted', asyn
   await sleep(2100); // past the L1 TTL, so the hit below comes from memcached
   const again = await request(edge.port, '/mc/after');
   expect(again.headers['x-cache']).toBe('HIT');
-  const metrics = await request(edge.adminPort, '/metrics');
+  const metrics = await request(edge.adminPort, '/metrics', { host: '127.0.0.1' });
   // Whichever call met the dead node first is counted (a background write or lock release may come first).
   expect(metrics.body.toString()).toMatch(/edge_cache_store_errors_total\{tier="l2",op="(get|set|add|delete)",code="ERR_STORE_[A-Z]+"\} [1-9]/);
 });
@@ -122,7 +122,7 @@ it('keeps serving with no client error when one of two origins is killed', async
   const statuses: number[] = [];
   for (let i = 0; i < 30; i++) statuses.push((await request(edge.port, `/failover/${i}`)).status);
   expect(statuses.every((s) => s === 200)).toBe(true);
-  const health = JSON.parse((await request(edge.adminPort, '/healthz')).body.toString()) as { origins: { url: string; up: boolean }[] };
+  const health = JSON.parse((await request(edge.adminPort, '/healthz', { host: '127.0.0.1' })).body.toString()) as { origins: { url: string; up: boolean }[] };
   expect(health.origins.find((o) => o.url === b.url)?.up).toBe(false);
   expect(health.origins.find((o) => o.url === a.url)?.up).toBe(true);
 });
@@ -156,20 +156,20 @@ it('purges through the admin port only with the token', async () => {
   await request(edge.port, '/purge-me');
   expect((await request(edge.port, '/purge-me')).headers['x-cache']).toBe('HIT');
   const body = JSON.stringify({ urls: ['http://example.com/purge-me'] });
-  const denied = await request(edge.adminPort, '/purge', { method: 'POST', body, headers: { 'content-type': 'application/json' } });
+  const denied = await request(edge.adminPort, '/purge', { host: '127.0.0.1', method: 'POST', body, headers: { 'content-type': 'application/json' } });
   expect(denied.status).toBe(401);
-  const wrong = await request(edge.adminPort, '/purge', { method: 'POST', body, headers: { authorization: 'Bearer nope' } });
+  const wrong = await request(edge.adminPort, '/purge', { host: '127.0.0.1', method: 'POST', body, headers: { authorization: 'Bearer nope' } });
   expect(wrong.status).toBe(401);
-  const bad = await request(edge.adminPort, '/purge', { method: 'POST', body: '{nope', headers: { authorization: `Bearer ${TOKEN}` } });
+  const bad = await request(edge.adminPort, '/purge', { host: '127.0.0.1', method: 'POST', body: '{nope', headers: { authorization: `Bearer ${TOKEN}` } });
   expect(bad.status).toBe(400);
-  const ok = await request(edge.adminPort, '/purge', { method: 'POST', body, headers: { authorization: `Bearer ${TOKEN}` } });
+  const ok = await request(edge.adminPort, '/purge', { host: '127.0.0.1', method: 'POST', body, headers: { authorization: `Bearer ${TOKEN}` } });
   expect(ok.status).toBe(200);
   expect(JSON.parse(ok.body.toString())).toEqual({ purged: 1 });
   expect((await request(edge.port, '/purge-me')).headers['x-cache']).toBe('MISS');
 });
 
 it('shows a stats page with the hit ratio and node health', async () => {
-  const page = await request(edge.adminPort, '/');
+  const page = await request(edge.adminPort, '/', { host: '127.0.0.1' });
   expect(page.status).toBe(200);
   expect(page.headers['content-security-policy']).toBeDefined();
   expect(page.body.toString()).toMatch(/Hit ratio: <b>\d+\.\d%<\/b>/);

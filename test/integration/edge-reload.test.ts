@@ -23,7 +23,7 @@ interface Health {
 }
 
 async function health(edge: EdgeProcess): Promise<Health> {
-  return JSON.parse((await request(edge.adminPort, '/healthz')).body.toString()) as Health;
+  return JSON.parse((await request(edge.adminPort, '/healthz', { host: '127.0.0.1' })).body.toString()) as Health;
 }
 
 /** Polls /healthz until the reload generation reaches `n` (bounded). */
@@ -165,7 +165,7 @@ it('one worker reloads too: `edge-page-cache reload` (POST /reload, token requir
     const denied = await cli(['reload', '--admin', admin, '--token', 'wrong-token-0123456789']);
     expect(denied.code).toBe(1);
     expect(denied.stderr).toMatch(/reload refused \(401\)/);
-    expect((await request(edge.adminPort, '/reload', { method: 'POST' })).status).toBe(401);
+    expect((await request(edge.adminPort, '/reload', { host: '127.0.0.1', method: 'POST' })).status).toBe(401);
 
     const ok = await cli(['reload', '--admin', admin, '--token', TOKEN]);
     expect(ok.stderr).toBe('');
