@@ -101,7 +101,9 @@ export function compareReports(now: BenchReport, before: BenchReport): Change[] 
       if (o === undefined || !(o.rps > 0)) continue;
       const ratios = Object.entries(row.ratios).flatMap(([heading, stat]) => {
         const b = o.ratios[heading];
-        return b === undefined ? [] : [{ heading, now: stat.median, before: b.median, withinSpread: within(b.median, stat.rounds) }];
+        // A row against itself (origin direct vs origin) is 1.00x in every round: nothing to compare.
+        if (b === undefined || stat.rounds.every((x) => x === 1)) return [];
+        return [{ heading, now: stat.median, before: b.median, withinSpread: within(b.median, stat.rounds) }];
       });
       changes.push({
         scenario: s.name,

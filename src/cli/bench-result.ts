@@ -39,10 +39,12 @@ export function fromAutocannon(name: string, r: autocannon.Result): BenchResult 
   };
 }
 
-/** The middle value (the upper one of an even count, as the benches have always reported). */
+/** The middle value; of an even count, the mean of the two middle ones (two rounds give their mean). */
 export function median(xs: readonly number[]): number {
   if (xs.length === 0) return NaN;
-  return [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
+  const sorted = [...xs].sort((x, y) => x - y);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
 const dash = (v: number | undefined, f: (n: number) => string): string => (v === undefined || !Number.isFinite(v) ? '-' : f(v));
