@@ -216,6 +216,15 @@ async function primary(first: ResolvedEdgeOptions, firstInput: EdgeOptions, rere
   const allReady = new Promise<void>((resolve) => (ready = resolve));
   // Workers run the command's own file, as it is on disk now: a reload after an upgrade runs the new code.
   cluster.setupPrimary({ exec: path.join(__dirname, 'main.js'), args: ['serve'] });
+  // A reload signal before the edge is listening (Node's default for SIGHUP is to exit) waits for it.
+  let listening = false;
+  let reloadWaiting: string | undefined;
+  function onReloadSignal(signal: NodeJS.Signals): void {
+    if (listening) void requestReload(signal);
+    else reloadWaiting = signal;
+  }
+  process.on('SIGHUP', onReloadSignal);
+  process.on('SIGUSR2', onReloadSignal);
 
   cluster.on('message', function onWorkerMessage(from: Worker, m: unknown) {
     if (!isMessage(m)) return;
@@ -382,6 +391,7 @@ async function primary(first: ResolvedEdgeOptions, firstInput: EdgeOptions, rere
       if (w === undefined) return reject(new Error('stopping'));
       const timer = setTimeout(() => {
         if (!starting.delete(w)) return;
+        retired.add(w); // its exit is expected: not a death to replace
         w.process.kill('SIGKILL');
         reject(new Error(`new worker not ready within ${timeoutMs} ms`));
       }, timeoutMs);
@@ -500,8 +510,8 @@ async function primary(first: ResolvedEdgeOptions, firstInput: EdgeOptions, rere
   }
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);
-  process.on('SIGHUP', () => void requestReload('SIGHUP'));
-  process.on('SIGUSR2', () => void requestReload('SIGUSR2'));
+  listening = true;
+  if (reloadWaiting !== undefined) void requestReload(reloadWaiting);
 }
 
 /**
