@@ -19,7 +19,14 @@ export interface MemoryStoreOptions {
   metrics?: CacheMetrics;
 }
 
-const ITEM_OVERHEAD = 200;
+/**
+ * What one entry costs beyond its value's bytes, counted against --memory: the key string, lru-cache's slots,
+ * the StoredValue and Buffer objects and the decoded memo (headers, entry). Measured with 80,000 distinct
+ * small pages: heap plus external memory grew by about 650 bytes per entry over the value's own bytes, and
+ * RSS more (allocator slack); at 200 bytes a flood of distinct URLs took RSS to six times --memory
+ * (bench/rss.ts). At 1 KiB RSS levels off under the bound the README states.
+ */
+const ITEM_OVERHEAD = 1024;
 
 /** How many bytes a value holds; a view into a much larger buffer is copied once so it cannot pin it. */
 function own(value: Buffer): Buffer {
