@@ -3,6 +3,8 @@
 // response captured and stored after it has finished. A cache fault is a miss, never an error for the site.
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { pageCacheFor } from '../src/core/cache';
+import { decodedCopiesFor } from '../src/core/decoded';
+import type { DecodedCopies } from '../src/core/decoded';
 import type { PageCache } from '../src/core/cache';
 import { createSingleFlight } from '../src/core/coalesce';
 import type { SingleFlight } from '../src/core/coalesce';
@@ -74,6 +76,8 @@ interface Context {
   readonly flight: SingleFlight<undefined>;
   /** Pages whose last render may not be shared: their misses render at once, without coalescing. */
   readonly hitForMiss: HitForMiss;
+  /** Inflated copies of small compressed pages for clients that take only identity (bounded in bytes). */
+  readonly decoded: DecodedCopies;
   readonly sink: CaptureSink<MissState>;
   readonly metrics: CacheMetrics;
   readonly requests: Readonly<Record<CacheStatus, { inc(): void }>>;
@@ -133,6 +137,7 @@ export function pageCache(options: Readonly<MiddlewareOptions> = {}): PageCacheM
     cache,
     hasAsyncTier: store.kind !== 'memory',
     hitForMiss: new HitForMiss(),
+    decoded: decodedCopiesFor(opts.memoryBytes),
     flight: createSingleFlight<undefined>(function joined() {
       metrics.coalesced.inc();
     }),
@@ -294,7 +299,7 @@ function serveIfFresh(ctx: Context, req: IncomingMessage, res: ServerResponse, n
       const onCorrupt = function corruptBody(err: Error): void {
         ctx.cache.discard(key, err);
       };
-      if (!deliverDecoded(res, req, stored, coding.toLowerCase(), 'HIT', now, onCorrupt)) return false;
+      if (!deliverDecoded(res, req, stored, coding.toLowerCase(), 'HIT', now, onCorrupt, ctx.decoded)) return false;
     } else {
       deliverEntry(res, req, stored, 'HIT', now);
     }

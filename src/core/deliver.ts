@@ -8,6 +8,7 @@ import { pipeline } from 'node:stream';
 import zlib from 'node:zlib';
 import type { Transform } from 'node:stream';
 import { isNotModified, NOT_MODIFIED_HEADERS } from './conditional';
+import type { DecodedCopies } from './decoded';
 import type { CacheEntry } from './entry';
 import { EntryDecodeError } from './errors';
 import { ageSeconds } from './policy';
@@ -153,6 +154,7 @@ function ignoreDecodeEnd(): void {
  * nginx's `gunzip on` does: streamed with back-pressure, so memory stays bounded however large the body
  * inflates (a compressed bomb costs CPU at the client's pace, never the edge's memory). No Content-Length
  * (unknown until decoded) and no ETag (it named the encoded bytes). False for a coding we cannot decode.
+ * With `copies`, a small page is inflated once and its copy served with a Content-Length after (decoded.ts).
  */
 export function deliverDecoded(
   res: ServerResponse,
@@ -162,6 +164,7 @@ export function deliverDecoded(
   status: CacheStatus,
   now: number,
   onCorrupt?: OnCorruptBody,
+  copies?: DecodedCopies,
 ): boolean {
   const z = decoder(coding);
   if (z === undefined) return false;
@@ -173,6 +176,13 @@ export function deliverDecoded(
     z.destroy();
     writeHeadList(res, 304, notModifiedHeaders(entry, status, ageSeconds(entry.storedAt, now)));
     res.end();
+    return true;
+  }
+  // A small page already inflated once for an identity client: served as any stored page, with its length.
+  const copy = copies?.get(entry, coding);
+  if (copy !== undefined) {
+    z.destroy();
+    deliverEntry(res, req.headers === undefined ? { method: req.method, headers: {} } : (req as DeliverRequest), copy, status, now);
     return true;
   }
   const h: string[] = [];

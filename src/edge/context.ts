@@ -3,6 +3,7 @@
 import type { Dispatcher } from 'undici';
 import type { PageCache } from '../core/cache';
 import type { SingleFlight } from '../core/coalesce';
+import type { DecodedCopies } from '../core/decoded';
 import type { HitForMiss } from '../core/hit-for-miss';
 import type { CacheEntry } from '../core/entry';
 import type { Logger } from '../core/logger';
@@ -52,6 +53,8 @@ export interface EdgeContext {
    * go straight to the origin instead of waiting on a coalesced fill (Varnish's hit-for-miss). Bounded.
    */
   readonly uncacheable: HitForMiss;
+  /** Inflated copies of small compressed pages for clients that take only identity (bounded in bytes). */
+  readonly decoded: DecodedCopies;
   /** Told the keys an unsafe request invalidated here, so other workers can drop their copies. */
   readonly onInvalidate: ((keys: readonly string[]) => void) | undefined;
   /** Set when SIGTERM starts a drain: /healthz answers 503. */

@@ -15,6 +15,7 @@ import { CACHE_STATUSES } from '../core/status';
 import type { CacheStatus } from '../core/status';
 import { createStore } from '../core/stores/factory';
 import type { AdminBackend } from './admin';
+import { decodedCopiesFor } from '../core/decoded';
 import { HitForMiss } from '../core/hit-for-miss';
 import type { EdgeContext, FetchOutcome } from './context';
 import { resolveEdgeOptions } from './options';
@@ -102,6 +103,7 @@ export function createEdgeServer(input: Readonly<EdgeOptions> | ResolvedEdgeOpti
     served,
     sharedStore: opts.store.memcached.length > 0,
     uncacheable: new HitForMiss(),
+    decoded: decodedCopiesFor(opts.store.memoryBytes),
     onInvalidate: extras.onInvalidate,
     draining: false,
   };

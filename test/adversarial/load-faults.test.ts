@@ -1,6 +1,7 @@
 // Faults under load: autocannon drives the edge (a real process, 2 workers, memcached, two origins) while
 // memcached is killed and started again and one origin is killed for good. Every page has a healthy origin
 // or a stale copy, so not one request may fail: a cache fault or a lost origin is never a client error.
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import autocannon from 'autocannon';
 import { startEdge } from '../helpers/edge';
 import type { EdgeProcess } from '../helpers/edge';
@@ -18,7 +19,7 @@ let a: TestOrigin;
 let b: TestOrigin;
 let edge: EdgeProcess;
 
-function page(name: string): (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse) => void {
+function page(name: string): (req: IncomingMessage, res: ServerResponse) => void {
   return (req, res) => {
     // Fresh for 1 s, so the run keeps refreshing pages from the origins while they fail.
     res.writeHead(200, { 'content-type': 'text/html', 'cache-control': 'max-age=1' });

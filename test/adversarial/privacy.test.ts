@@ -4,12 +4,9 @@
 // make the cache store a page under a key it does not belong to (fat GET, cache deception, parameter
 // cloaking).
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import express from 'express';
-import { Registry } from 'prom-client';
-import { pageCache } from '../../middleware';
-import { createEdgeServer } from '../../src/edge/server';
-import { listen, uniquePrefix } from '../helpers/express-app';
-import { request, startOrigin } from '../helpers/origin';
+import { edgeDoor, middlewareDoor } from '../helpers/doors';
+import type { Door } from '../helpers/doors';
+import { request } from '../helpers/origin';
 import type { Reply } from '../helpers/origin';
 import { sleep } from '../helpers/ports';
 
@@ -35,43 +32,8 @@ function render(req: IncomingMessage, res: ServerResponse, counts: Map<string, n
   req.resume();
 }
 
-interface Door {
-  readonly port: number;
-  renders(uri: string): number;
-  close(): Promise<void>;
-}
-
-async function edgeDoor(): Promise<Door> {
-  const counts = new Map<string, number>();
-  const origin = await startOrigin((req, res) => render(req, res, counts));
-  const edge = createEdgeServer({ origin: origin.url, port: 0, host: '127.0.0.1', keyPrefix: uniquePrefix('adv-edge') }, { registry: new Registry() });
-  const port = await edge.listen();
-  return {
-    port,
-    renders: (u) => counts.get(u) ?? 0,
-    close: async () => {
-      await edge.close();
-      await origin.close();
-    },
-  };
-}
-
-async function middlewareDoor(): Promise<Door> {
-  const counts = new Map<string, number>();
-  const mw = pageCache({ ttl: 60, keyPrefix: uniquePrefix('adv-mw'), registry: new Registry() });
-  const app = express();
-  app.use(mw);
-  app.use((req, res) => render(req, res, counts));
-  const running = await listen(app);
-  return {
-    port: running.port,
-    renders: (u) => counts.get(u) ?? 0,
-    close: async () => {
-      await running.close();
-      await mw.close();
-    },
-  };
-}
+const edge = (): Promise<Door> => edgeDoor(render, 'adv');
+const middleware = (): Promise<Door> => middlewareDoor(render, 'adv');
 
 let seq = 0;
 function fresh(name: string): string {
@@ -105,8 +67,8 @@ const RESPONSE_PRIVACY: readonly [string, string][] = [
 ];
 
 describe.each([
-  ['edge', edgeDoor],
-  ['middleware', middlewareDoor],
+  ['edge', edge],
+  ['middleware', middleware],
 ])('through the %s', (_name, open) => {
   let door: Door;
   beforeAll(async () => {

@@ -3,6 +3,8 @@
 // request it sees is recorded with its headers, so a test can assert what reached the origin.
 import type http from 'node:http';
 import { Registry } from 'prom-client';
+import { startMemcached } from './memcached';
+import type { MemcachedProcess } from './memcached';
 import { createEdgeServer } from '../../src/edge/server';
 import type { EdgeServer } from '../../src/edge/server';
 import type { EdgeOptions } from '../../src/edge/options';
@@ -85,6 +87,27 @@ export async function startScriptedEdge(o: ScriptedOrigin, extra: EdgeOptions = 
         .join('\n');
     },
   };
+}
+
+export type ScriptedEdge = Awaited<ReturnType<typeof startScriptedEdge>>;
+
+/**
+ * A real memcached, the scripted origin and an edge on both (with `extra`), started before a file's tests
+ * and stopped after them: call once at the top of the file, and read the fields in tests and hooks.
+ */
+export function scriptedSuite(extra: EdgeOptions = {}): { mc: MemcachedProcess; o: ScriptedOrigin; e: ScriptedEdge } {
+  const suite = {} as { mc: MemcachedProcess; o: ScriptedOrigin; e: ScriptedEdge };
+  beforeAll(async () => {
+    suite.mc = await startMemcached();
+    suite.o = await startScriptedOrigin();
+    suite.e = await startScriptedEdge(suite.o, { memcached: suite.mc.address, ...extra });
+  });
+  afterAll(async () => {
+    await suite.e?.edge.close();
+    await suite.o?.close();
+    await suite.mc?.stop();
+  });
+  return suite;
 }
 
 export function sleep(ms: number): Promise<void> {

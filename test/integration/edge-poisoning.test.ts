@@ -70,10 +70,10 @@ describe('the stored page is the same whatever the first client sent', () => {
   afterAll(() => edge.close());
 
   // Every row has all three values: jest would take a missing third argument for a `done` callback.
+  // (Connection: host, which asked the edge to drop Host, is now refused with 400: test/adversarial/protocol.test.ts.)
   it.each<[string, Record<string, string>, string]>([
     ['a port in Host', {}, 'victim.example:6666'],
     ['upper case and a trailing dot in Host', {}, 'VICTIM.example.'],
-    ['Connection: host (dropping Host)', { connection: 'close, host' }, 'victim.example'],
     ['X-Forwarded-Host', { 'x-forwarded-host': 'evil.example' }, 'victim.example'],
     ['X-Original-URL', { 'x-original-url': '/admin' }, 'victim.example'],
     ['X-Forwarded-Scheme', { 'x-forwarded-scheme': 'nothttps' }, 'victim.example'],

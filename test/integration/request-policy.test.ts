@@ -2,12 +2,9 @@
 // origin and pageCache() inside an Express app, each rendering the same page. What is looked up, what
 // bypasses, what an unsafe request invalidates, and that no unkeyed header can change a stored page.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import express from 'express';
-import { Registry } from 'prom-client';
-import { pageCache } from '../../middleware';
-import { createEdgeServer } from '../../src/edge/server';
-import { listen, uniquePrefix } from '../helpers/express-app';
-import { request, startOrigin } from '../helpers/origin';
+import { edgeDoor, middlewareDoor } from '../helpers/doors';
+import type { Door } from '../helpers/doors';
+import { request } from '../helpers/origin';
 import type { Reply } from '../helpers/origin';
 
 /**
@@ -30,44 +27,9 @@ function render(req: IncomingMessage, res: ServerResponse, counts: Map<string, n
   res.end(`<p>${path}</p><p>${seen}</p>`);
 }
 
-interface Door {
-  readonly port: number;
-  renders(path: string): number;
-  close(): Promise<void>;
-}
-
-async function edgeDoor(): Promise<Door> {
-  const counts = new Map<string, number>();
-  const origin = await startOrigin((req, res) => render(req, res, counts));
-  const edge = createEdgeServer({ origin: origin.url, port: 0, host: '127.0.0.1', keyPrefix: uniquePrefix('policy-edge') }, { registry: new Registry() });
-  const port = await edge.listen();
-  return {
-    port,
-    renders: (p) => counts.get(p) ?? 0,
-    close: async () => {
-      await edge.close();
-      await origin.close();
-    },
-  };
-}
-
-async function middlewareDoor(): Promise<Door> {
-  const counts = new Map<string, number>();
-  const mw = pageCache({ ttl: 60, keyPrefix: uniquePrefix('policy-mw'), registry: new Registry() });
-  const app = express();
-  app.set('trust proxy', true);
-  app.use(mw);
-  app.use((req, res) => render(req, res, counts));
-  const running = await listen(app);
-  return {
-    port: running.port,
-    renders: (p) => counts.get(p) ?? 0,
-    close: async () => {
-      await running.close();
-      await mw.close();
-    },
-  };
-}
+const edge = (): Promise<Door> => edgeDoor(render, 'policy');
+// Express reads the forwarding headers with `trust proxy`: the unkeyed-header rules must hold with it on.
+const middleware = (): Promise<Door> => middlewareDoor(render, 'policy', (app) => app.set('trust proxy', true));
 
 let seq = 0;
 function fresh(name: string): string {
@@ -83,8 +45,8 @@ async function untilHit(port: number, path: string): Promise<Reply> {
 }
 
 describe.each([
-  ['edge', edgeDoor],
-  ['middleware', middlewareDoor],
+  ['edge', edge],
+  ['middleware', middleware],
 ])('request policy through the %s', (_name, open) => {
   let door: Door;
   beforeAll(async () => {

@@ -1,35 +1,18 @@
 // RFC 9111 §5.1 and §4.2.3: the Age a response arrives with. An invalid Age is ignored, a list counts by its
 // first member, and a response already older than its freshness lifetime is never served as fresh.
-import { startMemcached } from '../helpers/memcached';
-import type { MemcachedProcess } from '../helpers/memcached';
-import { startScriptedEdge, startScriptedOrigin } from '../helpers/scripted-origin';
-import type { ScriptedOrigin } from '../helpers/scripted-origin';
+import { scriptedSuite } from '../helpers/scripted-origin';
 
-let mc: MemcachedProcess;
-let o: ScriptedOrigin;
-let e: Awaited<ReturnType<typeof startScriptedEdge>>;
-
-beforeAll(async () => {
-  mc = await startMemcached();
-  o = await startScriptedOrigin();
-  e = await startScriptedEdge(o, { memcached: mc.address });
-});
-
-afterAll(async () => {
-  await e.edge.close();
-  await o.close();
-  await mc.stop();
-});
+const s = scriptedSuite();
 
 /** Stores a max-age=3600 page arriving with these Age lines, then asks again: what the second request got. */
 async function secondAfter(path: string, age: string[], extra: Record<string, string> = {}): Promise<{ xcache: string | undefined; age: string | undefined; origin: number }> {
   const headers: string[] = ['content-type', 'text/plain', 'cache-control', 'max-age=3600'];
   for (const [k, v] of Object.entries(extra)) headers.push(k, v);
   for (const a of age) headers.push('age', a);
-  o.script(path, (req) => (req.headers['if-none-match'] !== undefined ? { status: 304, headers: { etag: extra.etag ?? '', 'cache-control': 'max-age=3600' } } : { status: 200, headers: headers as unknown as Record<string, string>, body: `page ${path}` }));
-  await e.get(path);
-  const r = await e.get(path);
-  return { xcache: r.headers['x-cache'] as string | undefined, age: r.headers.age, origin: o.seen(path).length };
+  s.o.script(path, (req) => (req.headers['if-none-match'] !== undefined ? { status: 304, headers: { etag: extra.etag ?? '', 'cache-control': 'max-age=3600' } } : { status: 200, headers: headers as unknown as Record<string, string>, body: `page ${path}` }));
+  await s.e.get(path);
+  const r = await s.e.get(path);
+  return { xcache: r.headers['x-cache'] as string | undefined, age: r.headers.age, origin: s.o.seen(path).length };
 }
 
 describe('invalid Age values are ignored (RFC 9111 §5.1: "a cache SHOULD ignore the field")', () => {
@@ -77,7 +60,7 @@ describe('a response older than its freshness (RFC 9111 §4.2)', () => {
     const r = await secondAfter('/age-old-etag', ['7200'], { etag: '"a1"' });
     // RFC 9111 §4.2.4: a stale response is not used without validation.
     expect(r.xcache).toBe('REVALIDATED');
-    expect(o.seen('/age-old-etag')[1]!['if-none-match']).toBe('"a1"');
+    expect(s.o.seen('/age-old-etag')[1]!['if-none-match']).toBe('"a1"');
   });
 
   it('carries the Age it arrived with on a HIT (RFC 9111 §4.2.3)', async () => {

@@ -1,37 +1,21 @@
 // RFC 9213 targeted cache control: CDN-Cache-Control and the edge's own field (Edge-Cache-Control, name
 // configurable) override Cache-Control for this cache and are removed before delivery; Surrogate-Control
 // max-age / no-store are honoured the same way. Cache-Control still reaches the client untouched.
-import { startMemcached } from '../helpers/memcached';
-import type { MemcachedProcess } from '../helpers/memcached';
-import { startScriptedEdge, startScriptedOrigin } from '../helpers/scripted-origin';
-import type { ScriptedOrigin } from '../helpers/scripted-origin';
+import { startScriptedEdge, scriptedSuite } from '../helpers/scripted-origin';
+import type { ScriptedEdge } from '../helpers/scripted-origin';
 
-let mc: MemcachedProcess;
-let o: ScriptedOrigin;
-let e: Awaited<ReturnType<typeof startScriptedEdge>>;
+const s = scriptedSuite({ ttl: 0 });
 
-beforeAll(async () => {
-  mc = await startMemcached();
-  o = await startScriptedOrigin();
-  e = await startScriptedEdge(o, { memcached: mc.address, ttl: 0 });
-});
-
-afterAll(async () => {
-  await e.edge.close();
-  await o.close();
-  await mc.stop();
-});
-
-async function twice(edge: typeof e, path: string, headers: Record<string, string>): Promise<{ second: Awaited<ReturnType<typeof e.get>>; origin: number }> {
-  o.script(path, { headers: { 'content-type': 'text/plain', ...headers }, body: `page ${path}` });
+async function twice(edge: ScriptedEdge, path: string, headers: Record<string, string>): Promise<{ second: Awaited<ReturnType<typeof s.e.get>>; origin: number }> {
+  s.o.script(path, { headers: { 'content-type': 'text/plain', ...headers }, body: `page ${path}` });
   await edge.get(path);
   const second = await edge.get(path);
-  return { second, origin: o.seen(path).length };
+  return { second, origin: s.o.seen(path).length };
 }
 
 describe('CDN-Cache-Control (RFC 9213 §2)', () => {
   it('stores what it allows although Cache-Control says no-store, and removes it before delivery', async () => {
-    const { second, origin } = await twice(e, '/cdn-store', { 'cache-control': 'no-store', 'cdn-cache-control': 'max-age=600' });
+    const { second, origin } = await twice(s.e, '/cdn-store', { 'cache-control': 'no-store', 'cdn-cache-control': 'max-age=600' });
     // RFC 9213 §2.2: a cache that uses the targeted field MUST ignore Cache-Control.
     expect(second.headers['x-cache']).toBe('HIT');
     expect(origin).toBe(1);
@@ -41,7 +25,7 @@ describe('CDN-Cache-Control (RFC 9213 §2)', () => {
   });
 
   it('forbids storing what Cache-Control alone would allow (no-store)', async () => {
-    const { second, origin } = await twice(e, '/cdn-no-store', { 'cache-control': 'max-age=600', 'cdn-cache-control': 'no-store' });
+    const { second, origin } = await twice(s.e, '/cdn-no-store', { 'cache-control': 'max-age=600', 'cdn-cache-control': 'no-store' });
     expect(second.headers['x-cache']).toBe('MISS');
     expect(origin).toBe(2);
     // Removed from responses streamed to the client too.
@@ -51,13 +35,13 @@ describe('CDN-Cache-Control (RFC 9213 §2)', () => {
 
 describe("the edge's own targeted field", () => {
   it('Edge-Cache-Control wins over CDN-Cache-Control (RFC 9213 §2.1: the most specific field)', async () => {
-    const { second } = await twice(e, '/edge-wins', { 'cdn-cache-control': 'no-store', 'edge-cache-control': 'max-age=600' });
+    const { second } = await twice(s.e, '/edge-wins', { 'cdn-cache-control': 'no-store', 'edge-cache-control': 'max-age=600' });
     expect(second.headers['x-cache']).toBe('HIT');
     expect(second.headers['edge-cache-control']).toBeUndefined();
   });
 
   it('takes a configured name (--targeted-cache-control)', async () => {
-    const named = await startScriptedEdge(o, { memcached: mc.address, ttl: 0, targetedCacheControl: 'Acme-Cache-Control' });
+    const named = await startScriptedEdge(s.o, { memcached: s.mc.address, ttl: 0, targetedCacheControl: 'Acme-Cache-Control' });
     try {
       const { second } = await twice(named, '/named', { 'cache-control': 'no-store', 'acme-cache-control': 'max-age=600' });
       expect(second.headers['x-cache']).toBe('HIT');
@@ -70,13 +54,13 @@ describe("the edge's own targeted field", () => {
 
 describe('Surrogate-Control (Edge Architecture 1.0)', () => {
   it('max-age gives the freshness for this cache, and the field is removed', async () => {
-    const { second } = await twice(e, '/sc-max-age', { 'cache-control': 'max-age=0', 'surrogate-control': 'max-age=600' });
+    const { second } = await twice(s.e, '/sc-max-age', { 'cache-control': 'max-age=0', 'surrogate-control': 'max-age=600' });
     expect(second.headers['x-cache']).toBe('HIT');
     expect(second.headers['surrogate-control']).toBeUndefined();
   });
 
   it('no-store forbids storing', async () => {
-    const { second, origin } = await twice(e, '/sc-no-store', { 'cache-control': 'max-age=600', 'surrogate-control': 'no-store' });
+    const { second, origin } = await twice(s.e, '/sc-no-store', { 'cache-control': 'max-age=600', 'surrogate-control': 'no-store' });
     expect(second.headers['x-cache']).toBe('MISS');
     expect(origin).toBe(2);
   });

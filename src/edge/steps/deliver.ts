@@ -58,7 +58,7 @@ export function deliver(tx: Transaction): StepName {
       }
       // Stored compressed, and this client takes only identity: decoded on the fly, streamed (nginx's
       // gunzip). A body that does not inflate ends the response and the entry is deleted.
-      if (!deliverDecoded(tx.res, tx.req, entry, coding, tx.status, tx.now, corruptBody.bind(tx))) {
+      if (!deliverDecoded(tx.res, tx.req, entry, coding, tx.status, tx.now, corruptBody.bind(tx), tx.ctx.decoded)) {
         // A coding we cannot decode: ask the origin for this client instead.
         tx.status = 'MISS';
         return 'pass';
