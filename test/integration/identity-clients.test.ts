@@ -1,6 +1,7 @@
 // Clients that send no Accept-Encoding (curl, health checks, API clients, bots, autocannon, wrk) asking for
 // a page stored gzip: they get the page's exact bytes, decoded, with a Content-Length (a decoded copy kept
 // beside the entry) instead of a body streamed through zlib on every hit; gzip clients keep the stored bytes.
+import { randomBytes } from 'node:crypto';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import express from 'express';
 import { Registry } from 'prom-client';
@@ -13,6 +14,8 @@ import { request, startOrigin } from '../helpers/origin';
 import type { TestOrigin } from '../helpers/origin';
 import { sleep } from '../helpers/ports';
 
+/** Random text: stays over 256 KiB gzip, so identity clients get it streamed through zlib, not copied. */
+const LARGE = randomBytes(450 * 1024).toString('base64');
 const PAGE = `<!doctype html><title>t</title>${Array.from({ length: 400 }, (_, i) => `<p>paragraph ${i}</p>`).join('\n')}`;
 
 describe('edge', () => {
@@ -20,9 +23,9 @@ describe('edge', () => {
   let edge: EdgeServer;
   let port: number;
   beforeAll(async () => {
-    origin = await startOrigin((_req, res) => {
+    origin = await startOrigin((req, res) => {
       res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'max-age=60', etag: '"v1"' });
-      res.end(PAGE);
+      res.end(req.url === '/large' ? LARGE : PAGE);
     });
     edge = createEdgeServer({ origin: origin.url, port: 0, host: '127.0.0.1', keyPrefix: uniquePrefix('identity') }, { registry: new Registry() });
     port = await edge.listen();
@@ -50,6 +53,17 @@ describe('edge', () => {
     expect(head.headers['content-length']).toBe(String(Buffer.byteLength(PAGE)));
     expect(head.body.length).toBe(0);
     expect(origin.hits('/page')).toBe(1);
+  });
+
+  it('streams a large page through zlib for identity clients (no copy, no Content-Length), byte-exact', async () => {
+    const gz = await request(port, '/large', { headers: { 'accept-encoding': 'gzip' } });
+    expect(gz.headers['content-encoding']).toBe('gzip');
+    expect(gz.body.length).toBeGreaterThan(256 * 1024);
+    const plain = await request(port, '/large');
+    expect(plain.headers['x-cache']).toBe('HIT');
+    expect(plain.headers['content-length']).toBeUndefined();
+    expect(plain.headers['transfer-encoding']).toBe('chunked');
+    expect(plain.body.toString()).toBe(LARGE);
   });
 
   it('answers an identity client\'s conditional request with 304 (RFC 9110 §13.1.3)', async () => {
