@@ -9,6 +9,8 @@ import zlib from 'node:zlib';
 import type { Transform } from 'node:stream';
 import { isNotModified, NOT_MODIFIED_HEADERS } from './conditional';
 import type { DecodedCopies } from './decoded';
+import { byteRange } from './range';
+import type { ByteRange } from './range';
 import type { CacheEntry } from './entry';
 import { EntryDecodeError } from './errors';
 import { ageSeconds } from './policy';
@@ -106,7 +108,28 @@ interface HeaderMemo {
  */
 const MEMO = new WeakMap<CacheEntry, HeaderMemo>();
 
-/** Delivers an entry; returns the HTTP status written (304 when answered as not modified). */
+/**
+ * RFC 9110 §14: a range cut from the stored body (206 with Content-Range), or 416 with `bytes *\/length`
+ * when it starts past the end. The stored headers go with a 206 (§15.3.7); a 416 carries only its own.
+ */
+function deliverRange(res: ServerResponse, entry: CacheEntry, status: CacheStatus, age: number, r: ByteRange | 'unsatisfiable'): number {
+  const length = entry.body.length;
+  if (r === 'unsatisfiable') {
+    const h = ['content-range', `bytes */${length}`, 'content-length', '0'];
+    pushCacheHeaders(h, status, age);
+    writeHeadList(res, 416, h);
+    res.end();
+    return 416;
+  }
+  const h = entry.headers.slice();
+  h.push('content-range', `bytes ${r.start}-${r.end}/${length}`, 'content-length', String(r.end - r.start + 1));
+  pushCacheHeaders(h, status, age);
+  writeHeadList(res, 206, h);
+  res.end(entry.body.subarray(r.start, r.end + 1));
+  return 206;
+}
+
+/** Delivers an entry; returns the HTTP status written (304 when answered as not modified, 206/416 for a range). */
 export function deliverEntry(res: ServerResponse, req: DeliverRequest, entry: CacheEntry, status: CacheStatus, now: number): number {
   const age = ageSeconds(entry.storedAt, now);
   const inm = req.headers['if-none-match'];
@@ -115,6 +138,11 @@ export function deliverEntry(res: ServerResponse, req: DeliverRequest, entry: Ca
     writeHeadList(res, 304, notModifiedHeaders(entry, status, age));
     res.end();
     return 304;
+  }
+  const range = req.headers.range;
+  if (range !== undefined && req.method === 'GET') {
+    const r = byteRange(range, req.headers['if-range'], entry);
+    if (r !== undefined) return deliverRange(res, entry, status, age, r);
   }
   let headers: string[];
   const memo = MEMO.get(entry);
