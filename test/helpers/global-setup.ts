@@ -12,6 +12,11 @@ const NEEDED: readonly { bin: string; paths: readonly string[]; pkg: string }[] 
     paths: ['/usr/lib/nginx/modules/ngx_http_set_misc_module.so'],
     pkg: 'libnginx-mod-http-set-misc',
   },
+  // The Django example (django.test.ts) runs on Debian's Django and pymemcache under /usr/bin/python3.
+  { bin: 'python3-django', paths: ['/usr/lib/python3/dist-packages/django/__init__.py'], pkg: 'python3-django' },
+  { bin: 'python3-pymemcache', paths: ['/usr/lib/python3/dist-packages/pymemcache/__init__.py'], pkg: 'python3-pymemcache' },
+  // HAProxy in front of the cluster example (cluster.test.ts).
+  { bin: 'haproxy', paths: ['/usr/sbin/haproxy', '/usr/local/sbin/haproxy'], pkg: 'haproxy' },
 ];
 
 /** The edge runs as a real process in some tests: build dist/ once, before any of them. */
