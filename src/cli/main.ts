@@ -4,6 +4,7 @@
 import { ConfigError } from '../core/errors';
 import { benchCommand } from './bench';
 import { nginxConf, purgeCommand, warmCommand } from './commands';
+import { explainCommand } from './explain';
 import { serveHelp } from './flags';
 import { reloadCommand } from './reload-command';
 import { serveCommand } from './serve';
@@ -14,6 +15,8 @@ commands:
   serve        run the edge server (edge-page-cache serve --help for its flags)
   reload       reload a running edge through its admin port: reload --admin URL [--token T] (or send SIGHUP)
   purge        purge URL... [--tag TAG...] through --admin URL --admin-token T, or --memcached host:port,...
+  explain      explain URL... [--admin URL | --memcached host:port,...] [--fetch] [--json] [--method M] [--header 'N: v']:
+               key, node, what L1 and memcached hold, and with --fetch every reason the origin's answer is not stored
   warm         warm --sitemap URL [--edge http://127.0.0.1:8080] [--concurrency 8]
   nginx-conf   print an nginx config serving the same cache [--memcached ...] [--fallback URL] [--listen 80]
   bench        bench --url URL [--compare URL...] [--urls-file FILE] [--duration 10] [--connections 50]
@@ -37,6 +40,9 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
         return 0;
       case 'purge':
         process.stdout.write(`${await purgeCommand(rest, env)}\n`);
+        return 0;
+      case 'explain':
+        process.stdout.write(`${await explainCommand(rest, env)}\n`);
         return 0;
       case 'warm':
         process.stdout.write(`${await warmCommand(rest)}\n`);

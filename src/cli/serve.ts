@@ -18,6 +18,7 @@ import type { EdgeOptions, ResolvedEdgeOptions } from '../edge/options';
 import { createEdgeServer, requestCounts } from '../edge/server';
 import type { EdgeServer } from '../edge/server';
 import { listenOn } from '../edge/listen';
+import type { ExplainQuery, ExplainReport } from '../edge/explain';
 import { probeMemcachedNodes } from '../edge/health';
 import { ConnectionDispatcher } from './dispatch';
 import type { ConnectionHandle, ConnMessage } from './dispatch';
@@ -29,6 +30,7 @@ type ToWorker =
   | { epc: 'evict'; id: number; keys: string[] }
   | { epc: 'health'; id: number }
   | { epc: 'stats'; id: number }
+  | { epc: 'explain'; id: number; query: ExplainQuery }
   | { epc: 'drop'; id: number; keys: string[] }
   /** Sent with a client connection's raw handle; answered with 'took'. */
   | ConnMessage
@@ -153,6 +155,9 @@ function worker(opts: ResolvedEdgeOptions): Promise<void> {
         break;
       case 'stats':
         requestCounts(edge.registry).then(reply, () => reply({}));
+        break;
+      case 'explain':
+        edge.explain(msg.query).then(reply, (err: unknown) => reply({ error: String(err) }));
         break;
       case 'drop':
         edge.dropInvalidated(msg.keys);
@@ -320,6 +325,12 @@ async function primary(first: ResolvedEdgeOptions, firstInput: EdgeOptions, rere
       return { requests };
     },
     reload: () => requestReload('admin'),
+    async explain(query) {
+      // One worker answers: memcached is shared, and its L1 is one worker's (each holds what it served).
+      const [report] = (await ask(serving().slice(0, 1), (id) => ({ epc: 'explain', id, query }))) as ExplainReport[];
+      if (report === undefined) throw new Error('no worker answered the explain request');
+      return report;
+    },
   };
 
   /** A worker that is gone answers nothing more: questions waiting on it are answered without it. */
@@ -451,14 +462,14 @@ async function primary(first: ResolvedEdgeOptions, firstInput: EdgeOptions, rere
     const before = { input, opts };
     input = next.input;
     opts = { ...next.opts, port: before.opts.port, host: before.opts.host, adminPort: before.opts.adminPort, adminHost: before.opts.adminHost };
-    admin?.setToken(opts.adminToken);
+    admin?.setToken(opts.adminToken, opts.siteTokens);
     log.info({ source, workers: opts.workers }, 'reload: replacing workers one at a time');
     const result = await replaceWorkers(serving(), opts.workers, { start: () => startWorker(30_000), retire: retireWorker });
     if (result.error !== undefined) {
       // The workers not replaced yet keep the old configuration; so do the ones started after this.
       input = before.input;
       opts = before.opts;
-      admin?.setToken(opts.adminToken);
+      admin?.setToken(opts.adminToken, opts.siteTokens);
       reloadState.error = `reload failed: ${result.error}`;
       log.error({ source, err: result.error, replaced: result.replaced }, 'reload failed; the workers not replaced keep serving');
       return { ok: false, error: reloadState.error, generation: reloadState.generation, pids: serving().map((w) => w.process.pid ?? 0) };
@@ -474,7 +485,7 @@ async function primary(first: ResolvedEdgeOptions, firstInput: EdgeOptions, rere
   // Client connections: accepted here, and handed as raw handles to the workers by the dispatcher.
   const listener = net.createServer();
   const admin =
-    opts.adminPort === undefined ? undefined : createAdminServer({ port: opts.adminPort, host: opts.adminHost, token: opts.adminToken, registry: own }, backend);
+    opts.adminPort === undefined ? undefined : createAdminServer({ port: opts.adminPort, host: opts.adminHost, token: opts.adminToken, siteTokens: opts.siteTokens, registry: own }, backend);
   const adminPort = await admin?.listen();
   await allReady;
   let port: number;

@@ -147,6 +147,82 @@ function varyVerdict(vary: string | undefined, cookieFree: boolean): 'ok' | 'var
   return cookie && !cookieFree ? 'request-cookie' : 'ok';
 }
 
+type StoreRequest = {
+  readonly method: string;
+  readonly url: string;
+  readonly headers: Headers;
+  /** No cookie of this request reaches the page (none, or only ignored ones); default: no Cookie header. */
+  readonly cookieFree?: boolean;
+};
+
+/**
+ * The rules that refuse a response outright, in decideStore's order. With `all` undefined it returns the
+ * first that applies (decideStore's path: no allocation); with an array it pushes every one that applies
+ * (notStoredReasons, for explain), so both read the same conditions.
+ */
+function refusal(request: StoreRequest, response: { readonly status: number; readonly headers: Headers }, opts: StorePolicyOptions, all: NotStoredReason[] | undefined): NotStoredReason | undefined {
+  if (request.method !== 'GET') {
+    if (all === undefined) return 'method';
+    all.push('method');
+  }
+  if (request.headers['authorization'] !== undefined) {
+    if (all === undefined) return 'authorization';
+    all.push('authorization');
+  }
+  // RFC 9111 §3: only final statuses, and 206/304 only when understood (they never are stored here).
+  if (opts.statuses === 'any' ? response.status < 200 || response.status === 206 || response.status === 304 : !opts.statuses.has(response.status)) {
+    if (all === undefined) return 'status';
+    all.push('status');
+  }
+  const governing = governingCacheControl(response.headers, opts.targetedField ?? DEFAULT_TARGETED_FIELD);
+  const cc = parseCacheControl(governing.value);
+  if (cc.has('no-store')) {
+    if (all === undefined) return 'no-store';
+    all.push('no-store');
+  }
+  // private in the response's own Cache-Control always counts: a targeted field cannot make a user's page shared.
+  if (cc.has('private') || (governing.targeted && parseCacheControl(response.headers['cache-control']).has('private'))) {
+    if (all === undefined) return 'private';
+    all.push('private');
+  }
+  if (response.headers['set-cookie'] !== undefined) {
+    if (all === undefined) return 'set-cookie';
+    all.push('set-cookie');
+  }
+  const vary = varyVerdict(headerString(response.headers['vary']), request.cookieFree ?? request.headers['cookie'] === undefined);
+  if (vary !== 'ok') {
+    if (all === undefined) return vary;
+    all.push(vary);
+  }
+  // The client's own no-store: this response is not stored, but the page is not uncacheable for others.
+  if (parseCacheControl(request.headers['cache-control']).has('no-store')) {
+    if (all === undefined) return 'request-no-store';
+    all.push('request-no-store');
+  }
+  return undefined;
+}
+
+/**
+ * Every reason a response would not be stored (decideStore stops at the first): the outright refusals
+ * above, then, when none applies, decideStore's own verdict on freshness; and 'too-large' when the body is
+ * over maxEntryBytes (the edge's fill checks the body as received against --max-entry-size). Empty: stored.
+ */
+export function notStoredReasons(
+  request: StoreRequest,
+  response: { readonly status: number; readonly headers: Headers; readonly bodyBytes?: number },
+  opts: StorePolicyOptions,
+  maxEntryBytes = Infinity,
+): NotStoredReason[] {
+  const all: NotStoredReason[] = [];
+  refusal(request, response, opts, all);
+  if (all.length === 0) {
+    const d = decideStore(request, response, opts);
+    if (!d.store) all.push(d.reason);
+  }
+  if (response.bodyBytes !== undefined && response.bodyBytes > maxEntryBytes) all.push('too-large');
+  return all;
+}
+
 /**
  * Decides whether a response may be stored in the shared cache, one rule per line:
  * - RFC 9111 §3: only GET; a response to a request with Authorization is not stored (we are stricter
@@ -169,24 +245,11 @@ export function decideStore(
   response: { readonly status: number; readonly headers: Headers },
   opts: StorePolicyOptions,
 ): StoreDecision {
-  if (request.method !== 'GET') return { store: false, reason: 'method' };
-  if (request.headers['authorization'] !== undefined) return { store: false, reason: 'authorization' };
+  const first = refusal(request, response, opts, undefined);
+  if (first !== undefined) return { store: false, reason: first };
   const anyStatus = opts.statuses === 'any';
-  // RFC 9111 §3: only final statuses, and 206/304 only when understood (they never are stored here).
-  if (anyStatus ? response.status < 200 || response.status === 206 || response.status === 304 : !opts.statuses.has(response.status)) {
-    return { store: false, reason: 'status' };
-  }
   const governing = governingCacheControl(response.headers, opts.targetedField ?? DEFAULT_TARGETED_FIELD);
   const cc = parseCacheControl(governing.value);
-  if (cc.has('no-store')) return { store: false, reason: 'no-store' };
-  // private in the response's own Cache-Control always counts: a targeted field cannot make a user's page shared.
-  if (cc.has('private') || (governing.targeted && parseCacheControl(response.headers['cache-control']).has('private'))) return { store: false, reason: 'private' };
-  if (response.headers['set-cookie'] !== undefined) return { store: false, reason: 'set-cookie' };
-  const vary = varyVerdict(headerString(response.headers['vary']), request.cookieFree ?? request.headers['cookie'] === undefined);
-  if (vary !== 'ok') return { store: false, reason: vary };
-  const reqCc = parseCacheControl(request.headers['cache-control']);
-  // The client's own no-store: this response is not stored, but the page is not uncacheable for others.
-  if (reqCc.has('no-store')) return { store: false, reason: 'request-no-store' };
 
   // http-cache-semantics reads Cache-Control and Expires: give it the governing directives (RFC 9213 §2.2:
   // a targeted field replaces both), so maxAge() and storable() judge what this cache was told.

@@ -146,6 +146,22 @@ export function decideRequest(policy: ResolvedRequestPolicy, method: string | un
   return 'lookup';
 }
 
+/**
+ * Every reason decideRequest would pass this request, in its order (it stops at the first): what
+ * `edge-page-cache explain` shows. Empty: looked up. Not for the request path (it allocates).
+ */
+export function passReasons(policy: ResolvedRequestPolicy, method: string | undefined, headers: IncomingHttpHeaders, target: string, host: string, secure: boolean): PassReason[] {
+  const all: PassReason[] = [];
+  if (method === 'GET' ? !policy.cacheGet : method !== 'HEAD' || !policy.cacheHead) all.push('method');
+  if (headers.authorization !== undefined) all.push('authorization');
+  if (headers['transfer-encoding'] !== undefined || (headers['content-length'] !== undefined && headers['content-length'] !== '0')) all.push('body');
+  const cookie = headers.cookie;
+  if (cookie !== undefined && (policy.bypassAnyCookie ? !onlyIgnoredCookies(cookie, policy.ignoreCookies) : hasAnyCookie(cookie, policy.bypassCookies))) all.push('cookie');
+  if (policy.unkeyedHeaders === 'bypass' && hasUnkeyedOverride(headers, host, secure)) all.push('unkeyed-header');
+  if (isBypassedPath(policy, target)) all.push('path');
+  return all;
+}
+
 /** No cookie of this request reaches the page: none, or only ones on the ignore list (analytics). */
 export function isCookieFree(policy: ResolvedRequestPolicy, headers: IncomingHttpHeaders): boolean {
   const cookie = headers.cookie;
@@ -232,4 +248,21 @@ export function resolveRequestPolicy(o: RequestPolicyOptions, unkeyedHeaders: Re
     ...resolvePaths(o.bypassPaths),
     unkeyedHeaders,
   });
+}
+
+/**
+ * A rule's request policy: the door's own with the rule's bypassCookies / ignoreCookies in place of the
+ * door's (each validated as the door's options are; ConfigError messages carry `path`).
+ */
+export function refineRequestPolicy(base: ResolvedRequestPolicy, path: string, o: { bypassCookies?: unknown; ignoreCookies?: unknown }): ResolvedRequestPolicy {
+  try {
+    return Object.freeze({
+      ...base,
+      ...(o.bypassCookies === undefined ? {} : resolveCookies(o.bypassCookies)),
+      ...(o.ignoreCookies === undefined ? {} : { ignoreCookies: ignoredCookies(stringList('ignoreCookies', o.ignoreCookies)) }),
+    });
+  } catch (err) {
+    if (err instanceof ConfigError) throw new ConfigError(`${path}.${err.message}`);
+    throw err;
+  }
 }

@@ -7,11 +7,14 @@ import helmet from 'helmet';
 import { Registry } from 'prom-client';
 import { componentLogger, RateLimitedLog } from '../core/logger';
 import { adminMetrics } from '../core/metrics';
-import { GuessLimit, isAdminHost, tokenDigest, tokenMatches } from './admin-auth';
+import { GuessLimit, isAdminHost, SiteTokens, tokenDigest, tokenMatches } from './admin-auth';
+import { splitUrl } from '../core/key';
+import { prefixPurgeTag, sitePurgeTag } from '../core/tags';
 import type { GuessLimitOptions } from './admin-auth';
 import type { NodeHealth } from '../core/store';
 import { healthCode, healthStatus } from './health';
 import type { OriginHealth } from './origins';
+import type { ExplainQuery, ExplainReport } from './explain';
 
 export interface HealthReport {
   readonly draining: boolean;
@@ -44,6 +47,8 @@ export interface AdminBackend {
   stats(): Promise<StatsReport>;
   /** Re-reads the configuration and replaces the workers (absent: the edge cannot reload). */
   reload?(): Promise<ReloadReport>;
+  /** What the edge holds and would do for a URL (GET /explain; absent: not available). */
+  explain?(query: ExplainQuery): Promise<ExplainReport>;
 }
 
 export interface AdminOptions {
@@ -54,6 +59,8 @@ export interface AdminOptions {
   readonly registry?: Registry;
   /** The wrong-token limit per client address (10 a minute). */
   readonly guessLimit?: GuessLimitOptions;
+  /** Per-site purge tokens, host -> token: each may purge only its own host. */
+  readonly siteTokens?: ReadonlyMap<string, string>;
 }
 
 const MAX_BODY = 64 * 1024;
@@ -121,6 +128,27 @@ function stringArray(value: unknown): string[] | undefined {
   return value as string[];
 }
 
+/**
+ * GET /explain?url=URL[&fetch=1][&method=M][&header=Name:%20value...]: one absolute http(s) URL, the request
+ * a client would send for it, and whether to ask the origin; the error text when the query is not that.
+ */
+function explainQuery(target: string): ExplainQuery | string {
+  const q = new URLSearchParams(target.includes('?') ? target.slice(target.indexOf('?') + 1) : '');
+  const url = q.get('url');
+  if (url === null || !/^https?:\/\/[^/?#\s]+/i.test(url) || url.length > 8192) return 'explain needs ?url= with an absolute http(s) URL';
+  const method = q.get('method') ?? 'GET';
+  if (!/^[A-Za-z]{1,20}$/.test(method)) return `method must be an HTTP method name, got '${method.slice(0, 40)}'`;
+  const headers: Record<string, string> = {};
+  for (const h of q.getAll('header')) {
+    const colon = h.indexOf(':');
+    const name = colon <= 0 ? '' : h.slice(0, colon).trim().toLowerCase();
+    if (!/^[!#$%&'*+.^_`|~0-9a-z-]+$/.test(name)) return `header must be 'Name: value', got '${h.slice(0, 80)}'`;
+    headers[name] = h.slice(colon + 1).trim();
+  }
+  const fetch = q.get('fetch');
+  return { url, method, headers, fetch: fetch !== null && fetch !== '0' && fetch !== 'false' };
+}
+
 function escapeHtml(s: string): string {
   return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
@@ -148,7 +176,7 @@ ${health.memcached.length === 0 ? '<tr><td colspan="3">embedded in-process store
 export interface AdminServer {
   readonly server: http.Server;
   /** A reload's new --admin-token (undefined: purge and reload refused from now on). */
-  setToken(token: string | undefined): void;
+  setToken(token: string | undefined, siteTokens?: ReadonlyMap<string, string>): void;
   listen(): Promise<number>;
   close(): Promise<void>;
 }
@@ -157,6 +185,7 @@ export function createAdminServer(options: AdminOptions, backend: AdminBackend):
   const log = componentLogger('admin');
   const open = LOOPBACK.has(options.host);
   let token = options.token === undefined ? undefined : tokenDigest(options.token);
+  let siteTokens = new SiteTokens(options.siteTokens);
   const registry = options.registry ?? new Registry();
   const { authFailures } = adminMetrics(registry);
   const wrongToken = authFailures.labels('wrong');
@@ -171,8 +200,10 @@ export function createAdminServer(options: AdminOptions, backend: AdminBackend):
     }
     const path = (req.url ?? '/').split('?')[0];
     let authorized = false;
+    /** The host a tenant's token (--site-token) covers: purge of that host only. */
+    let site: string | undefined;
     const presented = req.headers.authorization;
-    if (presented !== undefined && token !== undefined) {
+    if (presented !== undefined && (token !== undefined || siteTokens.size > 0)) {
       const address = req.socket.remoteAddress ?? '';
       const wait = guesses.retryAfter(address);
       if (wait > 0) {
@@ -181,8 +212,9 @@ export function createAdminServer(options: AdminOptions, backend: AdminBackend):
         res.setHeader('retry-after', String(wait));
         return json(res, 429, { error: `too many wrong tokens from this address: retry after ${wait} s` });
       }
-      authorized = tokenMatches(presented, token);
-      if (!authorized) {
+      authorized = token !== undefined && tokenMatches(presented, token);
+      if (!authorized) site = siteTokens.siteFor(presented);
+      if (!authorized && site === undefined) {
         wrongToken.inc();
         const over = guesses.failed(address);
         guessLog.warn({ address, limited: over }, 'wrong admin token');
@@ -206,8 +238,8 @@ export function createAdminServer(options: AdminOptions, backend: AdminBackend):
     }
     if (path === '/purge') {
       if (req.method !== 'POST') return json(res, 405, { error: 'use POST' });
-      if (token === undefined) return json(res, 403, { error: 'purge is disabled: start the edge with --admin-token' });
-      if (!authorized) return json(res, 401, { error: 'missing or wrong bearer token' });
+      if (token === undefined && siteTokens.size === 0) return json(res, 403, { error: 'purge is disabled: start the edge with --admin-token (or --site-token)' });
+      if (!authorized && site === undefined) return json(res, 401, { error: 'missing or wrong bearer token' });
       if (Number(req.headers['content-length']) > MAX_BODY) return refuseOversize(req);
       const body = await readBody(req);
       if (body === undefined) return refuseOversize(req);
@@ -217,14 +249,33 @@ export function createAdminServer(options: AdminOptions, backend: AdminBackend):
       } catch {
         return json(res, 400, { error: 'body must be JSON: {"urls": [...], "tags": [...]}' });
       }
-      const obj = (typeof parsed === 'object' && parsed !== null ? parsed : {}) as { urls?: unknown; tags?: unknown };
+      const obj = (typeof parsed === 'object' && parsed !== null ? parsed : {}) as { urls?: unknown; tags?: unknown; prefixes?: unknown; sites?: unknown };
       const urls = stringArray(obj.urls);
       const tags = stringArray(obj.tags);
-      if (urls === undefined || tags === undefined || (urls.length === 0 && tags.length === 0)) {
-        return json(res, 400, { error: 'body must be {"urls": [string...], "tags": [string...]} with at least one item' });
+      const prefixes = stringArray(obj.prefixes);
+      const sites = stringArray(obj.sites);
+      if (urls === undefined || tags === undefined || prefixes === undefined || sites === undefined || urls.length + tags.length + prefixes.length + sites.length === 0) {
+        return json(res, 400, { error: 'body must be {"urls": [string...], "tags": [string...], "prefixes": [string...], "sites": [string...]} with at least one item' });
       }
-      const purged = await backend.purge(urls, tags);
-      log.info({ urls: urls.length, tags: tags.length, purged }, 'purge');
+      // Prefixes and sites are purged through the automatic tags every stored page carries (src/core/tags.ts).
+      const scoped: string[] = [];
+      try {
+        for (const p of prefixes) scoped.push(prefixPurgeTag(p));
+        for (const s of sites) scoped.push(sitePurgeTag(s));
+      } catch (err) {
+        return json(res, 400, { error: (err as Error).message });
+      }
+      if (site !== undefined) {
+        // A tenant's token: its own host only. Tags may span hosts, so they need the global token.
+        if (tags.length > 0) return json(res, 403, { error: `this token purges only ${site}: tags need the global admin token (purge its prefixes or site instead)` });
+        const foreign =
+          urls.find((u) => splitUrl(u)?.host !== site) ??
+          prefixes.find((p) => splitUrl(p)?.host !== site) ??
+          sites.find((s) => s.toLowerCase() !== site);
+        if (foreign !== undefined) return json(res, 403, { error: `this token purges only ${site}, not ${foreign}` });
+      }
+      const purged = await backend.purge(urls, scoped.length === 0 ? tags : [...tags, ...scoped]);
+      log.info({ urls: urls.length, tags: tags.length, prefixes: prefixes.length, sites: sites.length, site, purged }, 'purge');
       return json(res, 200, { purged });
     }
     if (!open && !authorized) return json(res, 401, { error: 'missing or wrong bearer token' });
@@ -233,12 +284,18 @@ export function createAdminServer(options: AdminOptions, backend: AdminBackend):
       send(res, 200, m.contentType, m.body);
       return;
     }
+    if (path === '/explain' && req.method === 'GET') {
+      if (backend.explain === undefined) return json(res, 501, { error: 'this edge cannot explain' });
+      const query = explainQuery(req.url ?? '');
+      if (typeof query === 'string') return json(res, 400, { error: query });
+      return json(res, 200, await backend.explain(query));
+    }
     if (path === '/' && req.method === 'GET') {
       const [h, s] = await Promise.all([backend.health(), backend.stats()]);
       securityHeaders(req, res, () => send(res, 200, 'text/html; charset=utf-8', statsPage(h, s)));
       return;
     }
-    json(res, 404, { error: 'not found: try /, /healthz, /metrics, POST /purge, POST /reload' });
+    json(res, 404, { error: 'not found: try /, /healthz, /metrics, /explain?url=, POST /purge, POST /reload' });
   }
 
   const server = http.createServer(function onAdminRequest(req, res) {
@@ -251,8 +308,9 @@ export function createAdminServer(options: AdminOptions, backend: AdminBackend):
 
   return {
     server,
-    setToken(t: string | undefined): void {
+    setToken(t: string | undefined, sites?: ReadonlyMap<string, string>): void {
       token = t === undefined ? undefined : tokenDigest(t);
+      if (sites !== undefined) siteTokens = new SiteTokens(sites);
     },
     listen(): Promise<number> {
       return listenOn(server, options.port, options.host);

@@ -25,6 +25,8 @@ import type { OriginHealth } from './origins';
 import { runPipeline } from './pipeline';
 import { Transaction } from './transaction';
 import type { NodeHealth } from '../core/store';
+import { edgeExplainSources, explainUrl } from './explain';
+import type { ExplainQuery, ExplainReport } from './explain';
 
 /** A client connection with no bytes either way for this long is closed (the default). */
 const IDLE_TIMEOUT_MS = 120_000;
@@ -55,6 +57,8 @@ export interface EdgeServer {
    * told), or from the embedded store, which is this worker's own.
    */
   dropInvalidated(keys: readonly string[]): void;
+  /** What this edge holds and would do for a URL (GET /explain, `edge-page-cache explain`). */
+  explain(query: ExplainQuery): Promise<ExplainReport>;
 }
 
 export interface CreateEdgeServerExtras {
@@ -245,6 +249,9 @@ export function createEdgeServer(input: Readonly<EdgeOptions> | ResolvedEdgeOpti
         else store.delete(key).then(noop, noop);
       }
     },
+    explain(query): Promise<ExplainReport> {
+      return explainUrl(query, edgeExplainSources(opts, store, origins));
+    },
   };
   return edge;
 }
@@ -274,5 +281,6 @@ export function localAdminBackend(edge: EdgeServer): AdminBackend {
     async stats() {
       return { requests: await requestCounts(edge.registry) };
     },
+    explain: (query) => edge.explain(query),
   };
 }
