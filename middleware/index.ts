@@ -211,11 +211,13 @@ function recv(ctx: Context, req: CacheRequest, res: ServerResponse, next: NextFu
     return;
   }
   if (isUnsafeMethod(method)) invalidateOnSuccess(ctx, req, res, host, target);
-  if (decideRequest(ctx.opts.request, method, headers, target, host, isSecure(req)) !== 'lookup') {
+  const secure = isSecure(req);
+  if (decideRequest(ctx.opts.request, method, headers, target, host, secure) !== 'lookup') {
     bypass(ctx, res, next);
     return;
   }
-  const key = ctx.cache.keyFor(host, target);
+  // A page rendered for https is kept apart from the http one (its key derived from nginx's).
+  const key = secure ? ctx.cache.secureKeyFor(host, target) : ctx.cache.keyFor(host, target);
   const now = Date.now();
   let entry: CacheEntry | undefined;
   try {
@@ -450,12 +452,18 @@ async function follow(ctx: Context, req: CacheRequest, res: ServerResponse, next
 function invalidateOnSuccess(ctx: Context, req: IncomingMessage, res: ServerResponse, host: string, target: string): void {
   res.once('finish', function invalidate() {
     const uris = invalidatedUris(req.method, res.statusCode, host, target, headerString(res.getHeader('location') as string | undefined), headerString(res.getHeader('content-location') as string | undefined));
-    for (const uri of uris) ctx.cache.delete(ctx.cache.keyFor(host, uri)).catch(noop);
+    for (const uri of uris) ctx.cache.deletePage(ctx.cache.keyFor(host, uri));
   });
 }
 
 /** Whether the connection itself is TLS (the scheme the request implies when no proxy says otherwise). */
+/**
+ * Whether the client spoke https: Express's req.protocol when present (it believes X-Forwarded-Proto only
+ * from the proxies the app's `trust proxy` names), else a TLS socket.
+ */
 function isSecure(req: IncomingMessage): boolean {
+  const protocol = (req as { protocol?: unknown }).protocol;
+  if (typeof protocol === 'string') return protocol === 'https';
   return (req.socket as { encrypted?: boolean } | undefined)?.encrypted === true;
 }
 

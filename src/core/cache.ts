@@ -4,7 +4,7 @@
 import { EntryDecodeError } from './errors';
 import { decodeEntry, encodeEntry, entryHeader, entryLifetimeSeconds } from './entry';
 import type { CacheEntry, EntryFormat, RawFormatOptions } from './entry';
-import { createKeyFunction, keyForUrl } from './key';
+import { createKeyFunction, httpsVariantKey, keyForUrl } from './key';
 import { componentLogger, RateLimitedLog } from './logger';
 import { cacheMetrics } from './metrics';
 import { headersVaryOnCookie } from './policy';
@@ -34,12 +34,19 @@ export interface PageCache {
   readonly format: EntryFormat;
   /** The contract key for a normalised host and a raw request_uri. */
   keyFor(host: string, requestUri: string): string;
+  /** The key of the same URL's page rendered for https (key.ts httpsVariantKey): kept apart from the http one. */
+  secureKeyFor(host: string, requestUri: string): string;
   /** From an in-process tier only; undefined means "ask get()". */
   getSync(key: string): CacheEntry | undefined;
   get(key: string): Promise<CacheEntry | undefined>;
   /** Encodes and writes; false when not written (too large, store fault). Never rejects. */
   put(key: string, entry: CacheEntry): Promise<boolean>;
   delete(key: string): Promise<boolean>;
+  /**
+   * Deletes a URL's page by its contract key, both the http and the https rendering (invalidation after an
+   * unsafe request); returns the keys deleted, for other processes' L1.
+   */
+  deletePage(key: string): string[];
   /**
    * A stored entry that decoded but cannot be delivered (a header Node refuses, a body that does not
    * inflate): counted as a decode error, logged, and deleted everywhere, so the next request stores a good one.
@@ -139,11 +146,15 @@ export function createPageCache(options: PageCacheOptions): PageCache {
     store.delete(key).catch(noop);
   }
 
+  const keyFor = createKeyFunction(keyPrefix);
   const cache: PageCache = {
     store,
     keyPrefix,
     format,
-    keyFor: createKeyFunction(keyPrefix),
+    keyFor,
+    secureKeyFor(host: string, requestUri: string): string {
+      return httpsVariantKey(keyFor(host, requestUri));
+    },
     getSync(key: string): CacheEntry | undefined {
       const v = store.getSync(key);
       return v === undefined ? undefined : decoded(key, v);
@@ -178,6 +189,14 @@ export function createPageCache(options: PageCacheOptions): PageCache {
       }
       return ok;
     },
+    deletePage(key: string): string[] {
+      const keys = [key, httpsVariantKey(key)];
+      for (const k of keys) {
+        same.delete(k);
+        store.delete(k).catch(noop);
+      }
+      return keys;
+    },
     delete(key: string): Promise<boolean> {
       same.delete(key);
       return store.delete(key);
@@ -199,9 +218,11 @@ export function createPageCache(options: PageCacheOptions): PageCache {
     for (const url of urls) {
       const key = keyForUrl(keyPrefix, url);
       if (key === undefined) continue;
-      await store.delete(key);
+      // The page as rendered for http (nginx's key) and for https (behind --trust-proxy), whatever the URL's scheme.
+      const secure = httpsVariantKey(key);
+      await Promise.all([store.delete(key), store.delete(secure)]);
       metrics.purged.labels('url').inc();
-      out.push(key);
+      out.push(key, secure);
     }
     return out;
   }

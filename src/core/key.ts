@@ -91,6 +91,15 @@ export function normalizeHost(raw: string | undefined): string | undefined {
   return upper ? host.toLowerCase() : host;
 }
 
+/**
+ * The key of the page rendered for `https` (behind a trusted TLS-terminating proxy), derived from the
+ * contract key of the same URL: md5('https\0' + key). The plain key stays nginx's (nginx behind TLS
+ * termination renders for http), and a purge of a URL reaches both from the one key it computes.
+ */
+export function httpsVariantKey(key: string): string {
+  return hash('md5', `https\0${key}`, 'hex');
+}
+
 /** md5 hex of prefix + host + requestUri; host must already be normalised, requestUri raw as received. */
 export function cacheKey(keyPrefix: string, host: string, requestUri: string): string {
   return hash('md5', keyPrefix + host + requestUri, 'hex');
@@ -162,4 +171,53 @@ export function splitUrl(url: string): { host: string; requestUri: string } | un
   if (hashAt >= 0) requestUri = requestUri.slice(0, hashAt);
   if (requestUri === '' || requestUri.charCodeAt(0) === 0x3f) requestUri = '/' + requestUri;
   return { host, requestUri };
+}
+
+/** Query parameters a rule drops from the key: exact names, and 'prefix*' patterns (`utm_*`). */
+export interface DroppedParams {
+  readonly names: ReadonlySet<string>;
+  readonly prefixes: readonly string[];
+}
+
+/** How a rule rewrites a request_uri before it is hashed and sent to the origin (opt-in: nginx cannot do it). */
+export interface UriNormalization {
+  readonly drop: DroppedParams;
+  readonly sortParams: boolean;
+  readonly lowercasePath: boolean;
+}
+
+function paramName(pair: string): string {
+  const eq = pair.indexOf('=');
+  return eq === -1 ? pair : pair.slice(0, eq);
+}
+
+function byName(a: string, b: string): number {
+  const x = paramName(a);
+  const y = paramName(b);
+  return x < y ? -1 : x > y ? 1 : 0;
+}
+
+function dropped(drop: DroppedParams, pair: string): boolean {
+  const eq = pair.indexOf('=');
+  // A listed parameter with an empty value is kept: `?ref=` can mean something to the page.
+  if (eq === -1 || eq === pair.length - 1) return false;
+  const name = pair.slice(0, eq);
+  if (drop.names.has(name)) return true;
+  for (let i = 0; i < drop.prefixes.length; i++) if (name.startsWith(drop.prefixes[i]!)) return true;
+  return false;
+}
+
+/**
+ * The request_uri a normalising rule keys and fetches: listed parameters with a value dropped, the rest in
+ * byte order of their names if sortParams (a stable sort: repeated names keep their order, `a=2&a=1` stays),
+ * the path lower-cased if lowercasePath. Nothing is decoded or re-encoded; a query left empty is removed.
+ */
+export function normalizeRequestUri(requestUri: string, n: UriNormalization): string {
+  const q = requestUri.indexOf('?');
+  let path = q === -1 ? requestUri : requestUri.slice(0, q);
+  if (n.lowercasePath) path = path.toLowerCase();
+  if (q === -1) return path;
+  let pairs = requestUri.slice(q + 1).split('&').filter((p) => p !== '' && !dropped(n.drop, p));
+  if (n.sortParams) pairs = pairs.sort(byName);
+  return pairs.length === 0 ? path : `${path}?${pairs.join('&')}`;
 }

@@ -59,7 +59,17 @@ export const OPTION_TABLE = {
   adminPort: { flag: 'admin-port', doc: 'admin port for /healthz /metrics /purge and the stats page', edge: d(undefined, 'off') },
   adminHost: { flag: 'admin-host', doc: 'admin address', edge: d('127.0.0.1') },
   adminToken: { flag: 'admin-token', doc: 'bearer token for POST /purge (16+ chars)', edge: d(undefined, 'none: purge refused') },
+  siteTokens: {
+    flag: 'site-token',
+    doc: "a tenant's purge token, 'host=TOKEN' (16+ chars), repeatable: it purges that host's URLs, prefixes and site only",
+    edge: d(undefined, 'none'),
+  },
   hosts: { flag: 'hosts', doc: 'Host names served, comma-separated; others get 421', edge: d(undefined, 'any') },
+  trustProxy: {
+    flag: 'trust-proxy',
+    doc: "addresses or CIDRs of the proxies in front (or loopback, linklocal, uniquelocal), comma-separated: from those hops only, X-Forwarded-For and X-Forwarded-Proto are taken and forwarded, and https pages are kept apart from http ones",
+    edge: d(undefined, 'none: X-Forwarded-* from clients are dropped'),
+  },
   keyPrefix: { flag: 'key-prefix', doc: 'text prepended to the key before hashing (then nginx needs it too)', edge: d('', "''"), middleware: d('', "''") },
   format: { flag: 'format', doc: "entries written: 'envelope' or 'raw' (body alone, for nginx memcached_pass)", edge: d('envelope'), middleware: d('envelope') },
   methods: { doc: "methods answered from the cache, of 'GET' and 'HEAD' (a HEAD miss is never stored)", middleware: d(['GET', 'HEAD'], 'GET, HEAD') },
@@ -152,6 +162,11 @@ export const OPTION_TABLE = {
     edge: d(5000),
     middleware: d(10000),
     why: "an app's render can outlast an origin's first byte, and a second render costs the app more than a second fetch costs an origin",
+  },
+  rules: {
+    doc: 'cache rules, first match wins: host, path, method, cookie, header -> ttl, ttlByStatus, stale windows, bypass, cookies, cacheStatuses, tags, key, headers (README: Cache rules); in the config file for the edge',
+    edge: d([], '[]'),
+    middleware: d([], '[]'),
   },
   registry: { doc: 'prom-client `Registry` for the `edge_cache_*` metrics', middleware: d(undefined, 'the package registry') },
 } as const satisfies Record<string, OptionSpec>;

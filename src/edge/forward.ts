@@ -3,9 +3,11 @@
 // made neutral (no conditionals, ranges, ignored cookies, Accept-Encoding, or the override headers some
 // frameworks honour) so the stored page is what every client of that key should get.
 import type { IncomingHttpHeaders } from 'node:http';
+import proxyaddr from 'proxy-addr';
 import { BadRequestError } from '../core/errors';
 import { connectionTokens, HOP_BY_HOP, STORED_BY_ORIGIN, SURROGATE_KEY, TARGETED_FIELDS } from '../core/headers';
 import { UNKEYED_OVERRIDES } from '../core/request-policy';
+import { DEVICE_CLASS_HEADER, deviceClass } from '../core/rules';
 import { CACHE_STATUS, X_CACHE } from '../core/status';
 import type { Transaction } from './transaction';
 
@@ -32,6 +34,18 @@ const STRIPPED_RESPONSE: ReadonlySet<string> = new Set([...HOP_BY_HOP, SURROGATE
 const VIA = '1.1 edge-page-cache';
 
 /**
+ * X-Forwarded-For for the origin: the peer alone, or with --trust-proxy the client chain as far as trusted
+ * hops vouch for it (proxy-addr's walk from the peer back: every trusted hop and the first untrusted one,
+ * which is the client), oldest first as the header lists them.
+ */
+function forwardedFor(tx: Transaction): string {
+  const trust = tx.ctx.opts.trustProxy;
+  const peer = tx.req.socket.remoteAddress ?? '';
+  if (trust === undefined || tx.req.headers['x-forwarded-for'] === undefined) return peer;
+  return proxyaddr.all(tx.req, trust).reverse().join(', ');
+}
+
+/**
  * The request headers sent to the origin, as a flat list (rawHeaders keeps order, case and repeats).
  * Host goes out as the normalised $host the page is keyed by (nginx's `proxy_set_header Host $host`), so
  * no Host spelling (a port, upper case, a trailing dot) can make the origin render something else for the
@@ -42,6 +56,8 @@ export function originRequestHeaders(tx: Transaction, fill: boolean): string[] {
   const extra = connectionTokens(tx.req.headers.connection);
   const out: string[] = ['host', tx.host];
   let hosts = 0;
+  // A device-class rule keys the page by class: the origin gets the class, never the raw User-Agent or client hints.
+  const byDevice = tx.rule !== undefined && tx.rule.deviceClass;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
     const lower = name.toLowerCase();
@@ -50,12 +66,13 @@ export function originRequestHeaders(tx: Transaction, fill: boolean): string[] {
     if (lower === 'expect') continue;
     if (fill && (NOT_FOR_FILL.has(lower) || OVERRIDES.has(lower))) continue;
     if (lower === 'cookie' && !tx.keepCookies) continue;
+    if (byDevice && (lower === 'user-agent' || lower === DEVICE_CLASS_HEADER || lower.startsWith('sec-ch-ua'))) continue;
     out.push(name, raw[i + 1]!);
   }
+  if (byDevice) out.push(DEVICE_CLASS_HEADER, deviceClass(tx.req.headers));
   // RFC 9112 §3.2: a request with more than one Host is answered 400.
   if (hosts > 1) throw new BadRequestError('more than one Host header');
-  const remote = tx.req.socket.remoteAddress ?? '';
-  out.push('x-forwarded-for', remote, 'x-forwarded-proto', 'http', 'x-forwarded-host', tx.host, 'via', VIA);
+  out.push('x-forwarded-for', forwardedFor(tx), 'x-forwarded-proto', tx.secure ? 'https' : 'http', 'x-forwarded-host', tx.host, 'via', VIA);
   return out;
 }
 

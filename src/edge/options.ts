@@ -5,7 +5,10 @@ import type { Compression } from '../core/compress';
 import { resolveRequestPolicy } from '../core/request-policy';
 import type { ResolvedRequestPolicy } from '../core/request-policy';
 import type { EntryFormat } from '../core/entry';
+import proxyaddr from 'proxy-addr';
 import { normalizeHost } from '../core/key';
+import { compileRules } from '../core/rules';
+import type { Rule, RuleOptions } from '../core/rules';
 import {
   boolean,
   byteSize,
@@ -46,6 +49,13 @@ export interface EdgeOptions {
   adminToken?: string;
   /** Host names served; any other Host gets 421 and is never looked up, stored or forwarded (absent: any). */
   hosts?: string | readonly string[];
+  /** Per-site purge tokens, 'host=TOKEN' (repeatable): each purges only its own host. */
+  siteTokens?: string | readonly string[];
+  /**
+   * The proxies in front whose X-Forwarded-For / X-Forwarded-Proto are believed (addresses, CIDRs, or
+   * 'loopback', 'linklocal', 'uniquelocal', as Express's trust proxy); none by default.
+   */
+  trustProxy?: string | readonly string[];
   /** Prefix inside the md5 key, for namespacing ('' so stock nginx finds the same keys). */
   keyPrefix?: string;
   /** Entry format written: 'envelope' (default) or 'raw' (nginx memcached_pass compatible). */
@@ -121,6 +131,8 @@ export interface EdgeOptions {
   coalesce?: boolean | string;
   /** Also coalesce across processes and edges with a short memcached lock (true when memcached is set). */
   lockTimeoutMs?: number | string;
+  /** Cache rules, evaluated in order, first match wins (README: Cache rules); usually from the config file. */
+  rules?: readonly RuleOptions[];
 }
 
 export interface ResolvedOrigin {
@@ -138,8 +150,12 @@ export interface ResolvedEdgeOptions {
   readonly adminPort: number | undefined;
   readonly adminHost: string;
   readonly adminToken: string | undefined;
+  /** host -> purge token of that host's tenant. */
+  readonly siteTokens: ReadonlyMap<string, string>;
   /** Normalised host names, or undefined for any host. */
   readonly hosts: ReadonlySet<string> | undefined;
+  /** Whether the hop at `addr` (i hops from the edge) is a trusted proxy (proxy-addr's compiled list); undefined: none is. */
+  readonly trustProxy: ((addr: string, i: number) => boolean) | undefined;
   readonly keyPrefix: string;
   readonly format: EntryFormat;
   readonly defaultContentType: string;
@@ -172,6 +188,8 @@ export interface ResolvedEdgeOptions {
   readonly honorRequestCacheControl: boolean;
   readonly compression: Compression;
   readonly compressMinBytes: number;
+  /** Compiled cache rules (empty: none, and the request path never looks at them). */
+  readonly rules: readonly Rule[];
 }
 
 /** The edge's options (createEdgeServer, --config files): the table's, in its order. */
@@ -255,12 +273,34 @@ export function resolveEdgeOptions(input: Readonly<EdgeOptions>): ResolvedEdgeOp
     if (hosts.size === 0) throw new ConfigError('hosts must name at least one host when given');
   }
 
+  let trustProxy: ((addr: string, i: number) => boolean) | undefined;
+  if (has(o, 'trustProxy')) {
+    const list = stringList('trustProxy', o.trustProxy);
+    try {
+      trustProxy = proxyaddr.compile(list);
+    } catch (err) {
+      throw new ConfigError(`trustProxy must list IP addresses, CIDRs or loopback/linklocal/uniquelocal, got '${list.join(',')}': ${(err as Error).message}`);
+    }
+  }
+
   const request = resolveRequestPolicy(has(o, 'ignoreCookies') ? { ignoreCookies: stringList('ignoreCookies', o.ignoreCookies) } : {}, 'strip');
 
   const format = has(o, 'format') ? oneOf<EntryFormat>('format', o.format, ['envelope', 'raw']) : DEF.format.edge.value;
   const adminToken = o.adminToken;
   if (adminToken !== undefined && (typeof adminToken !== 'string' || adminToken.length < 16)) {
     throw new ConfigError('adminToken must be a string of at least 16 characters');
+  }
+  const siteTokens = new Map<string, string>();
+  for (const item of has(o, 'siteTokens') ? stringList('siteTokens', o.siteTokens) : []) {
+    const eq = item.indexOf('=');
+    const site = eq === -1 ? undefined : normalizeHost(item.slice(0, eq));
+    const t = item.slice(eq + 1);
+    if (eq === -1 || site === undefined || site !== item.slice(0, eq).toLowerCase() || item.slice(0, eq).includes(':')) {
+      throw new ConfigError(`siteTokens must be 'host=TOKEN' items (a host name, no port), got '${eq === -1 ? item : item.slice(0, eq)}=...'`);
+    }
+    if (t.length < 16) throw new ConfigError(`siteTokens: the token for ${site} must be at least 16 characters`);
+    if (t === adminToken || [...siteTokens.values()].includes(t)) throw new ConfigError(`siteTokens: the token for ${site} must differ from --admin-token and every other site's`);
+    siteTokens.set(site, t);
   }
   const accessLogSample = has(o, 'accessLogSample') ? Number(o.accessLogSample) : DEF.accessLogSample.edge.value;
   if (!(accessLogSample >= 0 && accessLogSample <= 1)) {
@@ -276,6 +316,19 @@ export function resolveEdgeOptions(input: Readonly<EdgeOptions>): ResolvedEdgeOp
   }
   const keyPrefix = o.keyPrefix ?? DEF.keyPrefix.edge.value;
   if (typeof keyPrefix !== 'string') throw new ConfigError('keyPrefix must be a string');
+
+  const policy: ResolvedEdgeOptions['policy'] = {
+    defaultTtlSeconds: has(o, 'ttl') ? nonNegativeInt('ttl', o.ttl, 10 * 365 * 86400) : DEF.ttl.edge.value,
+    defaultStaleWhileRevalidateSeconds: has(o, 'staleWhileRevalidate')
+      ? nonNegativeInt('staleWhileRevalidate', o.staleWhileRevalidate, 365 * 86400)
+      : DEF.staleWhileRevalidate.edge.value,
+    defaultStaleIfErrorSeconds: has(o, 'staleIfError') ? nonNegativeInt('staleIfError', o.staleIfError, 365 * 86400) : DEF.staleIfError.edge.value,
+    statuses: statuses === 'any' ? 'any' : new Set(statuses),
+    maxTtlSeconds: has(o, 'maxTtlSeconds') ? positiveInt('maxTtlSeconds', o.maxTtlSeconds) : DEF.maxTtlSeconds.edge.value,
+    keepSeconds: has(o, 'keep') ? nonNegativeInt('keep', o.keep, 365 * 86400) : DEF.keep.edge.value,
+    maxHeuristicTtlSeconds: has(o, 'maxHeuristicTtl') ? positiveInt('maxHeuristicTtl', o.maxHeuristicTtl, 10 * 365 * 86400) : DEF.maxHeuristicTtl.edge.value,
+    targetedField: has(o, 'targetedCacheControl') ? headerName('targetedCacheControl', o.targetedCacheControl) : DEF.targetedCacheControl.edge.value,
+  };
 
   const resolved: ResolvedEdgeOptions = {
     port: has(o, 'port') ? port('port', o.port, true) : DEF.port.edge.value,
@@ -295,24 +348,15 @@ export function resolveEdgeOptions(input: Readonly<EdgeOptions>): ResolvedEdgeOp
     adminPort: has(o, 'adminPort') ? port('adminPort', o.adminPort, true) : undefined,
     adminHost: o.adminHost ?? DEF.adminHost.edge.value,
     adminToken,
+    siteTokens,
     hosts,
+    trustProxy,
     keyPrefix,
     format,
     defaultContentType: o.defaultContentType ?? DEF.defaultContentType.edge.value,
     gzipFlag: has(o, 'gzipFlag') ? memcachedGzipFlag('gzipFlag', o.gzipFlag) : DEF.gzipFlag.edge.value,
     maxEntryBytes,
-    policy: {
-      defaultTtlSeconds: has(o, 'ttl') ? nonNegativeInt('ttl', o.ttl, 10 * 365 * 86400) : DEF.ttl.edge.value,
-      defaultStaleWhileRevalidateSeconds: has(o, 'staleWhileRevalidate')
-        ? nonNegativeInt('staleWhileRevalidate', o.staleWhileRevalidate, 365 * 86400)
-        : DEF.staleWhileRevalidate.edge.value,
-      defaultStaleIfErrorSeconds: has(o, 'staleIfError') ? nonNegativeInt('staleIfError', o.staleIfError, 365 * 86400) : DEF.staleIfError.edge.value,
-      statuses: statuses === 'any' ? 'any' : new Set(statuses),
-      maxTtlSeconds: has(o, 'maxTtlSeconds') ? positiveInt('maxTtlSeconds', o.maxTtlSeconds) : DEF.maxTtlSeconds.edge.value,
-      keepSeconds: has(o, 'keep') ? nonNegativeInt('keep', o.keep, 365 * 86400) : DEF.keep.edge.value,
-      maxHeuristicTtlSeconds: has(o, 'maxHeuristicTtl') ? positiveInt('maxHeuristicTtl', o.maxHeuristicTtl, 10 * 365 * 86400) : DEF.maxHeuristicTtl.edge.value,
-      targetedField: has(o, 'targetedCacheControl') ? headerName('targetedCacheControl', o.targetedCacheControl) : DEF.targetedCacheControl.edge.value,
-    },
+    policy,
     honorRequestCacheControl: has(o, 'honorRequestCacheControl') ? boolean('honorRequestCacheControl', o.honorRequestCacheControl) : DEF.honorRequestCacheControl.edge.value,
     originConnectTimeoutMs: has(o, 'originConnectTimeoutMs') ? positiveInt('originConnectTimeoutMs', o.originConnectTimeoutMs, 600000) : DEF.originConnectTimeoutMs.edge.value,
     originTimeoutMs: has(o, 'originTimeoutMs') ? positiveInt('originTimeoutMs', o.originTimeoutMs, 3600000) : DEF.originTimeoutMs.edge.value,
@@ -334,6 +378,8 @@ export function resolveEdgeOptions(input: Readonly<EdgeOptions>): ResolvedEdgeOp
     lockTimeoutMs: has(o, 'lockTimeoutMs') ? positiveInt('lockTimeoutMs', o.lockTimeoutMs, 600000) : DEF.lockTimeoutMs.edge.value,
     compression,
     compressMinBytes: has(o, 'compressMinBytes') ? byteSize('compressMinBytes', o.compressMinBytes, 1, MAX_ENTRY_BYTES_LIMIT) : DEF.compressMinBytes.edge.value,
+    // Validated and compiled here, so a reload's configuration goes through the same checks as the first.
+    rules: compileRules(o.rules, { request, policy }),
   };
   return Object.freeze(resolved);
 }

@@ -8,8 +8,6 @@ import { invalidatedUris } from '../core/request-policy';
 import type { EdgeContext } from './context';
 import type { Transaction } from './transaction';
 
-function stored(): void {}
-function storeFailed(): void {}
 function notWritten(): boolean {
   return false;
 }
@@ -32,7 +30,7 @@ export function invalidateAfterUnsafe(tx: Transaction, status: number, headers: 
   const uris = invalidatedUris(tx.req.method, status, tx.host, tx.requestUri, headers.location, headers['content-location']);
   if (uris.length === 0) return;
   const { cache } = tx.ctx;
-  const keys = uris.map((uri) => cacheKey(cache.keyPrefix, tx.host, uri));
-  for (const key of keys) cache.delete(key).then(stored, storeFailed);
+  // Both renderings of each URI (http, and https behind --trust-proxy).
+  const keys = uris.flatMap((uri) => cache.deletePage(cacheKey(cache.keyPrefix, tx.host, uri)));
   tx.ctx.onInvalidate?.(keys);
 }

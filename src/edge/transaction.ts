@@ -1,6 +1,7 @@
 // The per-request state: one object of fixed shape, every field set in the constructor.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { CacheEntry } from '../core/entry';
+import type { Rule } from '../core/rules';
 import type { CacheStatus } from '../core/status';
 import type { EdgeContext } from './context';
 
@@ -17,6 +18,12 @@ export class Transaction {
   /** The raw request target's path and query ($request_uri). */
   requestUri: string;
   key: string;
+  /** The cache rule this request matched (recv), or undefined. */
+  rule: Rule | undefined;
+  /** What the rule adds to the hashed text after requestUri ('' or '#device=mobile'). */
+  keyVariant: string;
+  /** Sent as https by a trusted proxy in front (--trust-proxy): keyed and forwarded as https. */
+  secure: boolean;
   /** Looked up (GET/HEAD, no credentials) or passed. */
   cacheable: boolean;
   /** Forward the Cookie header? False when every cookie is on the ignore list. */
@@ -38,6 +45,9 @@ export class Transaction {
     this.host = '';
     this.requestUri = '';
     this.key = '';
+    this.secure = false;
+    this.rule = undefined;
+    this.keyVariant = '';
     this.cacheable = false;
     this.keepCookies = true;
     this.entry = undefined;

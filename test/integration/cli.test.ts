@@ -47,6 +47,7 @@ describe('bad configuration fails at start, naming the flag', () => {
     [['nginx-conf', '--fallback', 'http://127.0.0.1:8080; } server { listen 81'], /--fallback must be an http\(s\) URL/],
     [['nginx-conf', '--listen', '80; include /etc/shadow'], /--listen must be PORT or ADDRESS:PORT/],
     [['nginx-conf', '--default-type', 'text/html"; add_header X-Evil 1; #'], /--default-type must be a media type/],
+    [['serve', '--origin', 'http://127.0.0.1:1', '--trust-proxy', '10.0.0.0/99'], /--trust-proxy \(EDGE_TRUST_PROXY\) must list IP addresses, CIDRs/],
     [['serve', '--origin', 'http://127.0.0.1:1', '--client-header-timeout', '0'], /--client-header-timeout \(EDGE_CLIENT_HEADER_TIMEOUT\) must be an integer/],
     [['frobnicate'], /unknown command 'frobnicate'/],
   ])('%j', async (args, message) => {

@@ -2,7 +2,9 @@
 // no open proxy), then the shared request policy decides lookup or pass (src/core/request-policy.ts).
 import { connectionNamesEndToEnd } from '../../core/headers';
 import { decideRequest } from '../../core/request-policy';
-import { normalizeHost, splitUrl } from '../../core/key';
+import { normalizeHost, normalizeRequestUri, splitUrl } from '../../core/key';
+import { keyVariant, matchRule } from '../../core/rules';
+import type { IncomingMessage } from 'node:http';
 import type { StepName, Transaction } from '../transaction';
 
 const SLASH = 0x2f;
@@ -40,6 +42,18 @@ function hasTwoHosts(raw: readonly string[]): boolean {
   return false;
 }
 
+/**
+ * Whether a trusted proxy in front says the client spoke https: X-Forwarded-Proto (its first value, as
+ * Express reads it) is believed only from a peer --trust-proxy names.
+ */
+function forwardedHttps(req: IncomingMessage, trusted: (addr: string, i: number) => boolean): boolean {
+  const xfp = req.headers['x-forwarded-proto'];
+  if (xfp === undefined || !trusted(req.socket.remoteAddress ?? '', 0)) return false;
+  const v = Array.isArray(xfp) ? xfp[0]! : xfp;
+  const comma = v.indexOf(',');
+  return (comma < 0 ? v : v.slice(0, comma)).trim().toLowerCase() === 'https';
+}
+
 export function recv(tx: Transaction): StepName {
   const req = tx.req;
   const opts = tx.ctx.opts;
@@ -59,10 +73,25 @@ export function recv(tx: Transaction): StepName {
   }
   if (opts.hosts !== undefined && !opts.hosts.has(host)) return refuse(tx, 421, 'Misdirected Request: this edge does not serve that host');
   tx.host = host;
+  if (opts.trustProxy !== undefined) tx.secure = forwardedHttps(req, opts.trustProxy);
+  let request = opts.request;
+  // Cache rules (src/core/rules.ts): one length check when there are none.
+  if (opts.rules.length > 0) {
+    const rule = matchRule(opts.rules, host, req.method, target, req.headers);
+    if (rule !== undefined) {
+      tx.rule = rule;
+      // The normalised URI is what is hashed and what the origin gets (fetch and pass send tx.requestUri).
+      if (rule.normalize !== undefined) target = normalizeRequestUri(target, rule.normalize);
+      tx.requestUri = target;
+      if (rule.bypass) return 'pass';
+      request = rule.request;
+      tx.keyVariant = keyVariant(rule, req.headers);
+    }
+  }
   tx.requestUri = target;
 
   // The edge serves plain HTTP (TLS ends in front of it); unkeyed headers are stripped from fills (forward.ts).
-  if (decideRequest(opts.request, req.method, req.headers, target, host, false) !== 'lookup') return 'pass';
+  if (decideRequest(request, req.method, req.headers, target, host, tx.secure) !== 'lookup') return 'pass';
   // Cookies that never change a page (analytics) are dropped from the fill request, so the page stays shared.
   if (req.headers.cookie !== undefined) tx.keepCookies = false;
   tx.cacheable = true;
