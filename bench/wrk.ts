@@ -37,11 +37,14 @@ export interface WrkOptions {
   readonly script?: string;
   /** wrk on CPU 0 with one thread (the servers pinned to CPU 1). */
   readonly pinned?: boolean;
+  /** More request headers, 'Name: value' each (e.g. Accept-Encoding: gzip). */
+  readonly headers?: readonly string[];
 }
 
 export async function runWrk(name: string, url: string, seconds: number, connections: number, o: WrkOptions = {}): Promise<BenchResult> {
   const args = ['-t', o.pinned === true ? '1' : '2', '-c', String(connections), '-d', `${seconds}s`, '--latency'];
   if (o.host !== undefined) args.push('-H', `Host: ${o.host}`);
+  for (const h of o.headers ?? []) args.push('-H', h);
   if (o.script !== undefined) args.push('-s', o.script);
   args.push(url);
   const { stdout } = await run(o.pinned === true ? 'taskset' : 'wrk', o.pinned === true ? ['-c', '0', 'wrk', ...args] : args, { timeout: (seconds + 30) * 1000 });
