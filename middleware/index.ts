@@ -13,7 +13,10 @@ import { EntryDecodeError } from '../src/core/errors';
 import { ENTRY_NO_TRANSFORM, entryHeader } from '../src/core/entry';
 import type { CacheEntry } from '../src/core/entry';
 import { headerString, parseTags, STORED_BY_ORIGIN, storableHeaders, SURROGATE_KEY } from '../src/core/headers';
-import { normalizeHost } from '../src/core/key';
+import { normalizeHost, normalizeRequestUri } from '../src/core/key';
+import { DEVICE_CLASS_HEADER, deviceClass, keyVariant, matchRule, ruleTags, storePolicyFor, withRuleHeaders } from '../src/core/rules';
+import type { Rule } from '../src/core/rules';
+import { pageTags, prefixPurgeTag, sitePurgeTag } from '../src/core/tags';
 import { componentLogger, RateLimitedLog } from '../src/core/logger';
 import { cacheMetrics } from '../src/core/metrics';
 import type { CacheMetrics } from '../src/core/metrics';
@@ -59,6 +62,10 @@ export interface PageCacheMiddleware {
   purgeUrls(urls: readonly string[]): Promise<number>;
   /** Deletes every page stored with one of these tags; resolves to how many pages were deleted. */
   purgeTags(tags: readonly string[]): Promise<number>;
+  /** Deletes every page under these directory URLs ('https://example.com/blog/'); throws a ConfigError for a bad one. */
+  purgePrefixes(prefixes: readonly string[]): Promise<number>;
+  /** Deletes every page of these hosts ('example.com'). */
+  purgeSites(sites: readonly string[]): Promise<number>;
   /** Closes the store it created (memcached connections); a store passed in as `store` is left open. */
   close(): Promise<void>;
 }
@@ -162,6 +169,12 @@ export function pageCache(options: Readonly<MiddlewareOptions> = {}): PageCacheM
     purgeTags(tags: readonly string[]): Promise<number> {
       return cache.purgeTags(tags);
     },
+    purgePrefixes(prefixes: readonly string[]): Promise<number> {
+      return cache.purgeTags(prefixes.map((p) => prefixPurgeTag(p)));
+    },
+    purgeSites(sites: readonly string[]): Promise<number> {
+      return cache.purgeTags(sites.map((s) => sitePurgeTag(s)));
+    },
     close(): Promise<void> {
       return ownsStore ? store.close() : Promise.resolve();
     },
@@ -198,26 +211,72 @@ function bypass(ctx: Context, res: ServerResponse, next: NextFunction): void {
   next();
 }
 
+/** Where recv leaves a request's cache rule for the store step (set only on requests a rule matched). */
+const RULE = Symbol('edge-page-cache rule');
+type RuledRequest = CacheRequest & { [RULE]?: Rule };
+
+function ruleOf(req: IncomingMessage): Rule | undefined {
+  return (req as RuledRequest)[RULE];
+}
+
+/**
+ * A normalising rule's URI is what the page is keyed by and what the app renders from: req.url and
+ * originalUrl are rewritten (under a mounted router, req.url keeps its part below the mount point).
+ */
+function normalizedTarget(req: CacheRequest, target: string, rule: Rule): string {
+  const normalized = normalizeRequestUri(target, rule.normalize!);
+  if (normalized === target) return target;
+  const base = (req as { baseUrl?: unknown }).baseUrl;
+  req.url = typeof base === 'string' && req.url !== target && normalized.startsWith(base) ? normalized.slice(base.length) || '/' : normalized;
+  if (req.originalUrl !== undefined) (req as { originalUrl: string }).originalUrl = normalized;
+  return normalized;
+}
+
+/** A device-class rule: the app sees the class (X-Device-Class), never the raw User-Agent or client hints. */
+function byDeviceClass(req: IncomingMessage): void {
+  const headers = req.headers;
+  const cls = deviceClass(headers);
+  for (const name of Object.keys(headers)) if (name === 'user-agent' || name.startsWith('sec-ch-ua')) Reflect.deleteProperty(headers, name);
+  headers[DEVICE_CLASS_HEADER] = cls;
+}
+
 /** recv: the shared request policy decides lookup or bypass (src/core/request-policy.ts), then hash and look up. */
 function recv(ctx: Context, req: CacheRequest, res: ServerResponse, next: NextFunction): void {
   const method = req.method;
   const headers = req.headers;
   const host = normalizeHost(headers.host);
   // originalUrl is the request target as received (nginx's $request_uri), also under a mounted router.
-  const target = requestTarget(req);
+  let target = requestTarget(req);
   // A Host nginx would refuse is never a key; the app, not the cache, answers such a request.
   if (host === undefined) {
     bypass(ctx, res, next);
     return;
   }
   if (isUnsafeMethod(method)) invalidateOnSuccess(ctx, req, res, host, target);
+  let request = ctx.opts.request;
+  let keyed = target;
+  // Cache rules (src/core/rules.ts): one length check when there are none.
+  if (ctx.opts.rules.length > 0) {
+    const rule = matchRule(ctx.opts.rules, host, method, target, headers);
+    if (rule !== undefined) {
+      if (rule.normalize !== undefined) target = normalizedTarget(req, target, rule);
+      if (rule.bypass) {
+        bypass(ctx, res, next);
+        return;
+      }
+      (req as RuledRequest)[RULE] = rule;
+      request = rule.request;
+      keyed = target + keyVariant(rule, headers);
+      if (rule.deviceClass) byDeviceClass(req);
+    }
+  }
   const secure = isSecure(req);
-  if (decideRequest(ctx.opts.request, method, headers, target, host, secure) !== 'lookup') {
+  if (decideRequest(request, method, headers, target, host, secure) !== 'lookup') {
     bypass(ctx, res, next);
     return;
   }
   // A page rendered for https is kept apart from the http one (its key derived from nginx's).
-  const key = secure ? ctx.cache.secureKeyFor(host, target) : ctx.cache.keyFor(host, target);
+  const key = secure ? ctx.cache.secureKeyFor(host, keyed) : ctx.cache.keyFor(host, keyed);
   const now = Date.now();
   let entry: CacheEntry | undefined;
   try {
@@ -472,13 +531,20 @@ function notStored(state: MissState, reason: NotStoredReason): void {
   endRender(state, isResponseReason(reason) ? 'uncacheable' : 'other');
 }
 
+function storedTags(rule: Rule | undefined, own: readonly string[], req: CacheRequest): readonly string[] {
+  const host = normalizeHost(req.headers.host);
+  if (host === undefined) return own;
+  const uri = requestTarget(req);
+  return pageTags(ruleTags(rule, own, host, uri), host, uri);
+}
+
 /** The store step of a miss, as a capture sink: decide at headers time, write after 'finish'. */
 const MISS_SINK: CaptureSink<MissState> = {
   onHead(capture: ResponseCapture<MissState>): boolean {
     const state = capture.data;
     const { ctx, req } = state;
     const headers = capture.headers;
-    const decision = decideStore({ method: req.method ?? 'GET', url: requestTarget(req), headers: req.headers, cookieFree: cookieFree(ctx, req) }, { status: capture.status, headers }, ctx.opts.policy);
+    const decision = decideStore({ method: req.method ?? 'GET', url: requestTarget(req), headers: req.headers, cookieFree: cookieFree(ctx, req) }, { status: capture.status, headers }, storePolicyFor(ruleOf(req), ctx.opts.policy, capture.status));
     if (!decision.store) {
       notStored(state, decision.reason);
       return false;
@@ -515,7 +581,7 @@ const MISS_SINK: CaptureSink<MissState> = {
     // forbid storing. So the final headers are judged again, now that the response is out.
     const { ctx, req } = state;
     const finalHeaders = capture.res.getHeaders();
-    const final = decideStore({ method: req.method ?? 'GET', url: requestTarget(req), headers: req.headers, cookieFree: cookieFree(ctx, req) }, { status: capture.status, headers: finalHeaders }, ctx.opts.policy);
+    const final = decideStore({ method: req.method ?? 'GET', url: requestTarget(req), headers: req.headers, cookieFree: cookieFree(ctx, req) }, { status: capture.status, headers: finalHeaders }, storePolicyFor(ruleOf(req), ctx.opts.policy, capture.status));
     if (!final.store) {
       notStored(state, final.reason);
       return;
@@ -526,7 +592,8 @@ const MISS_SINK: CaptureSink<MissState> = {
       notStored(state, 'truncated');
       return;
     }
-    const headers = storableHeaders(capture.headers);
+    const rule = ruleOf(req);
+    const headers = withRuleHeaders(rule, storableHeaders(capture.headers));
     // A Vary: Cookie added after the snapshot (an on-headers hook) would be missing from the entry, and the
     // page would then reach requests whose cookies it varies on: not stored.
     if (variesOnCookie(headerString(finalHeaders['vary'])) && !headersVaryOnCookie(headers)) {
@@ -541,7 +608,8 @@ const MISS_SINK: CaptureSink<MissState> = {
       ttlSeconds: decision.ttlSeconds + decision.initialAgeSeconds,
       staleWhileRevalidateSeconds: decision.staleWhileRevalidateSeconds,
       staleIfErrorSeconds: decision.staleIfErrorSeconds,
-      tags: decision.tags,
+      // The response's and the rule's tags, and the automatic site and path-prefix ones (purgePrefixes / purgeSites).
+      tags: storedTags(rule, decision.tags, req),
       format: state.ctx.opts.format,
       flags: decision.flags,
     };

@@ -18,6 +18,8 @@ import {
   rejectUnknownKeys,
 } from '../src/core/options';
 import type { StorePolicyOptions } from '../src/core/policy';
+import { compileRules } from '../src/core/rules';
+import type { Rule, RuleOptions } from '../src/core/rules';
 import { MAX_ENTRY_BYTES_LIMIT, MIDDLEWARE_KEYS, OPTION_TABLE } from '../src/core/option-table';
 import { parseServerList } from '../src/core/ring';
 import type { ServerAddress } from '../src/core/ring';
@@ -95,6 +97,8 @@ export interface MiddlewareOptions {
   readonly coalesceWaitMs?: number;
   /** prom-client registry for the edge_cache_* metrics. Default: the package's registry. */
   readonly registry?: Registry;
+  /** Cache rules, evaluated in order, first match wins (README: Cache rules). Default []. */
+  readonly rules?: readonly RuleOptions[];
 }
 
 /** The validated, frozen form; every field present. */
@@ -116,6 +120,8 @@ export interface ResolvedMiddlewareOptions {
   readonly coalesce: boolean;
   readonly lockTimeoutMs: number;
   readonly registry: Registry | undefined;
+  /** Compiled cache rules (empty: none). */
+  readonly rules: readonly Rule[];
 }
 
 /** The table's middleware options, plus the earlier names still taken for three of them. */
@@ -184,23 +190,25 @@ export function resolveMiddlewareOptions(input: Readonly<MiddlewareOptions> = {}
     throw new ConfigError(`defaultContentType must be a non-empty string, got ${describe(defaultContentType)}`);
   }
   const lockTimeoutMs = aliased(o, 'coalesceWaitMs');
+  // The middleware runs inside the app, which sees the request as it came: unkeyed headers bypass.
+  const request = resolveRequestPolicy(o, 'bypass');
+  const policy: StorePolicyOptions = Object.freeze({
+    defaultTtlSeconds: o.ttl === undefined ? DEF.ttl.middleware.value : nonNegativeInt('ttl', o.ttl, YEAR_SECONDS),
+    // The middleware serves only fresh pages itself; stale windows come from the app's own
+    // stale-while-revalidate / stale-if-error directives, for an edge reading the same memcached.
+    defaultStaleWhileRevalidateSeconds: 0,
+    defaultStaleIfErrorSeconds: DEF.staleIfError.middleware.value,
+    statuses: resolveStatuses(o),
+    maxTtlSeconds: DEF.maxTtlSeconds.middleware.value,
+  });
   const resolved: ResolvedMiddlewareOptions = {
     memcached,
     store: o.store as CacheStore | undefined,
     keyPrefix,
     format: o.format === undefined ? DEF.format.middleware.value : oneOf('format', o.format, ['envelope', 'raw'] as const),
-    // The middleware runs inside the app, which sees the request as it came: unkeyed headers bypass.
-    request: resolveRequestPolicy(o, 'bypass'),
+    request,
     maxEntryBytes,
-    policy: Object.freeze({
-      defaultTtlSeconds: o.ttl === undefined ? DEF.ttl.middleware.value : nonNegativeInt('ttl', o.ttl, YEAR_SECONDS),
-      // The middleware serves only fresh pages itself; stale windows come from the app's own
-      // stale-while-revalidate / stale-if-error directives, for an edge reading the same memcached.
-      defaultStaleWhileRevalidateSeconds: 0,
-      defaultStaleIfErrorSeconds: DEF.staleIfError.middleware.value,
-      statuses: resolveStatuses(o),
-      maxTtlSeconds: DEF.maxTtlSeconds.middleware.value,
-    }),
+    policy,
     memcachedTimeoutMs: o.memcachedTimeoutMs === undefined ? DEF.memcachedTimeoutMs.middleware.value : positiveInt('memcachedTimeoutMs', o.memcachedTimeoutMs, 60_000),
     memcachedRetryAfterMs:
       o.memcachedRetryAfterMs === undefined ? DEF.memcachedRetryAfterMs.middleware.value : positiveInt('memcachedRetryAfterMs', o.memcachedRetryAfterMs, 3_600_000),
@@ -211,6 +219,7 @@ export function resolveMiddlewareOptions(input: Readonly<MiddlewareOptions> = {}
     coalesce: o.coalesce === undefined ? DEF.coalesce.middleware.value : boolean('coalesce', o.coalesce),
     lockTimeoutMs: lockTimeoutMs === undefined ? DEF.lockTimeoutMs.middleware.value : positiveInt('lockTimeoutMs', lockTimeoutMs, 600_000),
     registry: o.registry as Registry | undefined,
+    rules: compileRules(o.rules, { request, policy }),
   };
   return Object.freeze(resolved);
 }

@@ -8,6 +8,11 @@ import { ConfigError } from '../core/errors';
 import { memcachedGzipFlag, positiveInt } from '../core/options';
 import { parseServerList } from '../core/ring';
 import { createMemcachedStore } from '../core/stores/memcached';
+import { prefixPurgeTag, sitePurgeTag } from '../core/tags';
+import { readFileSync } from 'node:fs';
+import { compileRules, nginxIncompatibility } from '../core/rules';
+import { resolveRequestPolicy } from '../core/request-policy';
+import { plainObject } from '../core/options';
 
 function args(argv: readonly string[], options: NonNullable<ParseArgsConfig['options']>): { values: Record<string, unknown>; positionals: string[] } {
   try {
@@ -26,10 +31,12 @@ function list(v: unknown): string[] {
   return Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : typeof v === 'string' ? [v] : [];
 }
 
-/** edge-page-cache purge URL... [--tag T...] [--admin URL --admin-token T | --memcached host:port,...] */
+/** edge-page-cache purge URL... [--tag T...] [--prefix URL...] [--site HOST...] [--admin URL --admin-token T | --memcached host:port,...] */
 export async function purgeCommand(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<string> {
   const { values, positionals } = args(argv, {
     tag: { type: 'string', multiple: true },
+    prefix: { type: 'string', multiple: true },
+    site: { type: 'string', multiple: true },
     admin: { type: 'string' },
     'admin-token': { type: 'string' },
     memcached: { type: 'string' },
@@ -37,8 +44,12 @@ export async function purgeCommand(argv: readonly string[], env: NodeJS.ProcessE
   });
   const urls = positionals;
   const tags = list(values.tag);
-  if (urls.length === 0 && tags.length === 0) throw new ConfigError('purge needs at least one URL or --tag TAG');
+  const prefixes = list(values.prefix);
+  const sites = list(values.site);
+  if (urls.length + tags.length + prefixes.length + sites.length === 0) throw new ConfigError('purge needs at least one URL, --tag TAG, --prefix URL or --site HOST');
   for (const u of urls) if (!/^https?:\/\//i.test(u)) throw new ConfigError(`purge: '${u}' is not an absolute http(s) URL`);
+  // Checked here too, so a mistake is reported before anything is purged (the admin port checks them again).
+  const scoped = [...prefixes.map((p) => prefixPurgeTag(p)), ...sites.map((s) => sitePurgeTag(s))];
   const memcached = str(values.memcached) ?? env.EDGE_MEMCACHED;
   if (memcached !== undefined && str(values.admin) === undefined) {
     const store = createMemcachedStore({ servers: parseServerList('--memcached', memcached), timeoutMs: 1000 });
@@ -49,7 +60,8 @@ export async function purgeCommand(argv: readonly string[], env: NodeJS.ProcessE
       raw: { defaultContentType: 'text/html', gzipFlag: 2, ttlSeconds: 0 },
       maxEntryBytes: 1024 * 1024,
     });
-    const keys = await cache.purge(urls, tags);
+    // Prefixes and sites through the automatic tags every stored page carries (src/core/tags.ts).
+    const keys = await cache.purge(urls, [...tags, ...scoped]);
     await store.close();
     return `purged ${keys.length} key(s) in memcached (edges drop their L1 copies within --l1-ttl seconds)`;
   }
@@ -59,7 +71,7 @@ export async function purgeCommand(argv: readonly string[], env: NodeJS.ProcessE
   const res = await request(new URL('/purge', admin), {
     method: 'POST',
     headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ urls, tags }),
+    body: JSON.stringify({ urls, tags, ...(prefixes.length > 0 ? { prefixes } : {}), ...(sites.length > 0 ? { sites } : {}) }),
   });
   const text = await res.body.text();
   if (res.statusCode !== 200) throw new Error(`purge failed: ${res.statusCode} ${text.trim()}`);
@@ -146,6 +158,26 @@ function nginxMediaType(value: string): string {
   return value;
 }
 
+/**
+ * The edge's --config rules, if any, must key pages as nginx does (md5($host$request_uri)): a rule that
+ * normalises the URI or adds a device class makes keys nginx cannot compute, so nginx-conf refuses it.
+ */
+function refuseRulesNginxCannotKey(configPath: string | undefined): void {
+  if (configPath === undefined) return;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(configPath, 'utf8'));
+  } catch (err) {
+    throw new ConfigError(`--config ${configPath}: ${(err as Error).message}`);
+  }
+  const rules = compileRules(plainObject(`--config ${configPath}`, parsed).rules, {
+    request: resolveRequestPolicy({}, 'strip'),
+    policy: { defaultTtlSeconds: 0, defaultStaleWhileRevalidateSeconds: 0, defaultStaleIfErrorSeconds: 0, statuses: 'any', maxTtlSeconds: 1 },
+  });
+  const why = nginxIncompatibility(rules);
+  if (why !== undefined) throw new ConfigError(`nginx-conf: ${why}; nginx would never find those pages (drop the rule's key options, or serve without nginx)`);
+}
+
 /** An nginx config serving the same cache: same key, same ring, the edge (or origin) as fallback. */
 export function nginxConf(argv: readonly string[], env: NodeJS.ProcessEnv): string {
   const { values } = args(argv, {
@@ -155,7 +187,9 @@ export function nginxConf(argv: readonly string[], env: NodeJS.ProcessEnv): stri
     'key-prefix': { type: 'string' },
     'default-type': { type: 'string' },
     'gzip-flag': { type: 'string' },
+    config: { type: 'string' },
   });
+  refuseRulesNginxCannotKey(str(values.config) ?? env.EDGE_CONFIG);
   const servers = parseServerList('--memcached', str(values.memcached) ?? env.EDGE_MEMCACHED ?? '127.0.0.1:11211');
   const fallback = nginxFallback(str(values.fallback) ?? 'http://127.0.0.1:8080');
   const listen = nginxListen(str(values.listen) ?? '80');

@@ -10,7 +10,7 @@ import type { EdgeOptions } from '../edge/options';
 // The flags, their help and their defaults come from the one options table (src/core/option-table.ts).
 export { SERVE_FLAGS, envName } from '../core/option-table';
 
-const MULTI: ReadonlySet<string> = new Set(['origin', 'hosts', 'ignore-cookies', 'cache-statuses']);
+const MULTI: ReadonlySet<string> = new Set(['origin', 'hosts', 'ignore-cookies', 'cache-statuses', 'site-token']);
 
 
 /** argv (after 'serve') + env + optional config file -> EdgeOptions. Throws ConfigError naming the flag. */

@@ -1,6 +1,8 @@
 // Tag indexes: the page keys stored with each tag, kept in the store beside the pages (in chunks, since an
 // index can outgrow one memcached item), and purge by tag. The pages themselves are cache.ts's.
 import { createHash } from 'node:crypto';
+import { ConfigError } from './errors';
+import { normalizeHost } from './key';
 import type { CacheMetrics } from './metrics';
 import type { CacheStore } from './store';
 
@@ -106,4 +108,63 @@ export function createTagIndex(store: CacheStore, keyPrefix: string, metrics: Ca
       return out;
     },
   };
+}
+
+// Automatic tags, so a whole site or everything under a path can be purged without listing memcached keys:
+// every stored page is tagged with its host and with each directory above it, up to PREFIX_TAG_DEPTH deep.
+// The 'epc:' names cannot come from Surrogate-Key by accident only if sites avoid that prefix (documented).
+
+/** Directories below the root that get a prefix tag: /a/, /a/b/, /a/b/c/. Deeper prefixes are refused by purge. */
+export const PREFIX_TAG_DEPTH = 3;
+
+export function siteTag(host: string): string {
+  return `epc:site:${host}`;
+}
+
+/** `dir` is a path ending in '/', below the root ('/blog/'). */
+export function prefixTag(host: string, dir: string): string {
+  return `epc:prefix:${host}${dir}`;
+}
+
+/** The automatic tags of a page: its site and the directories above it (at most PREFIX_TAG_DEPTH). */
+export function autoTags(host: string, requestUri: string): string[] {
+  const out = [siteTag(host)];
+  const q = requestUri.indexOf('?');
+  const end = q === -1 ? requestUri.length : q;
+  let slash = requestUri.indexOf('/', 1);
+  for (let depth = 1; depth <= PREFIX_TAG_DEPTH && slash !== -1 && slash < end; depth++) {
+    out.push(prefixTag(host, requestUri.slice(0, slash + 1)));
+    slash = requestUri.indexOf('/', slash + 1);
+  }
+  return out;
+}
+
+/** A page's stored tags: its own (response and rule) and the automatic ones. */
+export function pageTags(own: readonly string[], host: string, requestUri: string): string[] {
+  const out = own.slice();
+  for (const t of autoTags(host, requestUri)) if (!out.includes(t)) out.push(t);
+  return out;
+}
+
+/**
+ * The tag a prefix purge uses, for `https://example.com/blog/`: the site's tag for the root, the prefix's
+ * below it. Throws a message saying why for anything else (not a URL, no trailing '/', a query, too deep).
+ */
+export function prefixPurgeTag(url: string): string {
+  const m = /^https?:\/\/([^/?#]+)(\/[^?#]*)$/i.exec(url);
+  const host = m === null ? undefined : normalizeHost(m[1]!.slice(m[1]!.lastIndexOf('@') + 1));
+  if (m === null || host === undefined) throw new ConfigError(`prefix '${url}' must be an absolute http(s) URL with a path and no query, such as https://example.com/blog/`);
+  const dir = m[2]!;
+  if (!dir.endsWith('/')) throw new ConfigError(`prefix '${url}' must end with '/' (a directory: pages are tagged with the directories above them)`);
+  if (dir === '/') return siteTag(host);
+  const depth = dir.split('/').length - 2;
+  if (depth > PREFIX_TAG_DEPTH) throw new ConfigError(`prefix '${url}' is ${depth} directories deep; pages are tagged ${PREFIX_TAG_DEPTH} deep at most: purge a shorter prefix`);
+  return prefixTag(host, dir);
+}
+
+/** The tag a site purge uses, for `example.com`. */
+export function sitePurgeTag(site: string): string {
+  const host = normalizeHost(site);
+  if (host === undefined || host !== site.toLowerCase() || site.includes(':')) throw new ConfigError(`site '${site}' must be a host name such as example.com (no scheme, port or path)`);
+  return siteTag(host);
 }

@@ -101,3 +101,28 @@ export class GuessLimit {
     return this.table.size;
   }
 }
+
+/**
+ * Per-site purge tokens (--site-token example.com=TOKEN): a tenant's token purges only its own host. Kept
+ * as SHA-256 digests; a presented token is hashed once and looked up, so neither timing nor length says
+ * anything about the tokens (the digest of a guess is not under the guesser's control).
+ */
+export class SiteTokens {
+  private readonly byDigest: Map<string, string>;
+
+  /** `tokens`: host -> token. */
+  constructor(tokens: ReadonlyMap<string, string> = new Map()) {
+    this.byDigest = new Map();
+    for (const [host, token] of tokens) this.byDigest.set(digest(token).toString('hex'), host);
+  }
+
+  get size(): number {
+    return this.byDigest.size;
+  }
+
+  /** The host whose token the Authorization header carries, or undefined. */
+  siteFor(header: string | undefined): string | undefined {
+    if (header === undefined || !header.startsWith('Bearer ') || this.byDigest.size === 0) return undefined;
+    return this.byDigest.get(digest(header.slice(7).trim()).toString('hex'));
+  }
+}

@@ -10,6 +10,8 @@ import { endFill, takeFillTurn } from '../core/fill';
 import type { FillEnd } from '../core/fill';
 import { headerString, storableHeaders } from '../core/headers';
 import { decideStore, isResponseReason } from '../core/policy';
+import { ruleTags, storePolicyFor, withRuleHeaders } from '../core/rules';
+import { pageTags } from '../core/tags';
 import type { EdgeContext, FetchOutcome } from './context';
 import { originRequestHeaders } from './forward';
 import { classifyOriginError } from './origins';
@@ -81,18 +83,18 @@ function refreshed(ctx: EdgeContext, tx: Transaction, stale: CacheEntry, notModi
   const decision = decideStore(
     { method: 'GET', url: tx.requestUri, headers: tx.req.headers, cookieFree: tx.req.headers.cookie === undefined || !tx.keepCookies },
     { status: stale.status, headers: merged },
-    ctx.opts.policy,
+    storePolicyFor(tx.rule, ctx.opts.policy, stale.status),
   );
   if (!decision.store) return undefined;
   return {
     status: stale.status,
-    headers: storableHeaders(merged, ctx.opts.policy.targetedField),
+    headers: withRuleHeaders(tx.rule, storableHeaders(merged, ctx.opts.policy.targetedField)),
     body: stale.body,
     storedAt: tx.now - decision.initialAgeSeconds * 1000,
     ttlSeconds: decision.ttlSeconds + decision.initialAgeSeconds,
     staleWhileRevalidateSeconds: decision.staleWhileRevalidateSeconds,
     staleIfErrorSeconds: decision.staleIfErrorSeconds,
-    tags: decision.tags.length > 0 ? decision.tags : stale.tags,
+    tags: decision.tags.length > 0 ? pageTags(ruleTags(tx.rule, decision.tags, tx.host, tx.requestUri), tx.host, tx.requestUri) : stale.tags,
     format: stale.format,
     flags: decision.flags | ((stale.flags ?? 0) & ENTRY_ETAG_WEAKENED),
   };
@@ -134,7 +136,7 @@ export async function fillFromOrigin(ctx: EdgeContext, tx: Transaction, conditio
   const decision = decideStore(    // Only ignored cookies (never forwarded) or none: the origin rendered the cookie-less variant.
     { method: 'GET', url: tx.requestUri, headers: tx.req.headers, cookieFree: tx.req.headers.cookie === undefined || !tx.keepCookies },
     { status: response.statusCode, headers: response.headers },
-    ctx.opts.policy,
+    storePolicyFor(tx.rule, ctx.opts.policy, response.statusCode),
   );
   if (!decision.store) {
     ctx.metrics.notStored.labels(decision.reason).inc();
@@ -160,7 +162,7 @@ export async function fillFromOrigin(ctx: EdgeContext, tx: Transaction, conditio
   }
   const fetched: CacheEntry = {
     status: response.statusCode,
-    headers: storableHeaders(response.headers, ctx.opts.policy.targetedField),
+    headers: withRuleHeaders(tx.rule, storableHeaders(response.headers, ctx.opts.policy.targetedField)),
     body: body.chunks.length === 1 ? body.chunks[0]! : Buffer.concat(body.chunks, body.size),
     // RFC 9111 §4.2.3: dated back by the Age it arrived with and counted from when the request came in
     // (the origin's response time is part of the age); delivered Age and freshness count from this point.
@@ -168,7 +170,8 @@ export async function fillFromOrigin(ctx: EdgeContext, tx: Transaction, conditio
     ttlSeconds: decision.ttlSeconds + decision.initialAgeSeconds,
     staleWhileRevalidateSeconds: decision.staleWhileRevalidateSeconds,
     staleIfErrorSeconds: decision.staleIfErrorSeconds,
-    tags: decision.tags,
+    // The response's and the rule's tags, and the automatic site and path-prefix ones (purge --site / --prefix).
+    tags: pageTags(ruleTags(tx.rule, decision.tags, tx.host, tx.requestUri), tx.host, tx.requestUri),
     format: ctx.cache.format,
     flags: decision.flags,
   };

@@ -6,6 +6,8 @@ import express from 'express';
 import type { Express } from 'express';
 import { Registry } from 'prom-client';
 import { pageCache } from '../../middleware';
+import type { MiddlewareOptions } from '../../middleware/options';
+import type { EdgeOptions } from '../../src/edge/options';
 import { createEdgeServer } from '../../src/edge/server';
 import { listen, uniquePrefix } from './express-app';
 import { startOrigin } from './origin';
@@ -14,19 +16,22 @@ export type Render = (req: IncomingMessage, res: ServerResponse, counts: Map<str
 
 export interface Door {
   readonly port: number;
+  /** Purges by tag at this door (the edge's purge, or the middleware's purgeTags); resolves with how many pages. */
+  purgeTags(tags: readonly string[]): Promise<number>;
   /** What the renderer counted under `key`. */
   renders(key: string): number;
   close(): Promise<void>;
 }
 
-/** The edge (embedded store, its own key prefix) in front of an origin running `render`. */
-export async function edgeDoor(render: Render, name: string): Promise<Door> {
+/** The edge (embedded store, its own key prefix, and `extra` options) in front of an origin running `render`. */
+export async function edgeDoor(render: Render, name: string, extra: EdgeOptions = {}): Promise<Door> {
   const counts = new Map<string, number>();
   const origin = await startOrigin((req, res) => render(req, res, counts));
-  const edge = createEdgeServer({ origin: origin.url, port: 0, host: '127.0.0.1', keyPrefix: uniquePrefix(`${name}-edge`) }, { registry: new Registry() });
+  const edge = createEdgeServer({ origin: origin.url, port: 0, host: '127.0.0.1', keyPrefix: uniquePrefix(`${name}-edge`), ...extra }, { registry: new Registry() });
   const port = await edge.listen();
   return {
     port,
+    purgeTags: async (tags) => (await edge.purge([], tags)).length,
     renders: (k) => counts.get(k) ?? 0,
     close: async () => {
       await edge.close();
@@ -35,10 +40,10 @@ export async function edgeDoor(render: Render, name: string): Promise<Door> {
   };
 }
 
-/** pageCache({ ttl: 60 }) in an Express app whose last handler is `render`; `configure` sees the app first. */
-export async function middlewareDoor(render: Render, name: string, configure?: (app: Express) => void): Promise<Door> {
+/** pageCache({ ttl: 60, ...extra }) in an Express app whose last handler is `render`; `configure` sees the app first. */
+export async function middlewareDoor(render: Render, name: string, configure?: (app: Express) => void, extra: MiddlewareOptions = {}): Promise<Door> {
   const counts = new Map<string, number>();
-  const mw = pageCache({ ttl: 60, keyPrefix: uniquePrefix(`${name}-mw`), registry: new Registry() });
+  const mw = pageCache({ ttl: 60, keyPrefix: uniquePrefix(`${name}-mw`), registry: new Registry(), ...extra });
   const app = express();
   configure?.(app);
   app.use(mw);
@@ -46,6 +51,7 @@ export async function middlewareDoor(render: Render, name: string, configure?: (
   const running = await listen(app);
   return {
     port: running.port,
+    purgeTags: (tags) => mw.purgeTags(tags),
     renders: (k) => counts.get(k) ?? 0,
     close: async () => {
       await running.close();

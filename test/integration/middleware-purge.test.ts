@@ -72,7 +72,8 @@ it('stores the tags from Surrogate-Key and cacheTags(), and keeps the header off
   expect(first.headers['surrogate-key']).toBeUndefined();
   await waitStored(direct, b.prefix, 'example.com', '/posts/1');
   const stored = await direct.get(cacheKey(b.prefix, 'example.com', '/posts/1'));
-  expect(decodeEnvelope(stored!.value).tags).toEqual(['post-1', 'posts', 'author-1']);
+  // Then the automatic site and path-prefix tags (purgeSites / purgePrefixes, src/core/tags.ts).
+  expect(decodeEnvelope(stored!.value).tags).toEqual(['post-1', 'posts', 'author-1', 'epc:site:example.com', 'epc:prefix:example.com/posts/']);
 });
 
 it('purges by tag through the middleware: only the tagged pages render again', async () => {
