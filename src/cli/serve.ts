@@ -19,6 +19,8 @@ import { createEdgeServer, requestCounts } from '../edge/server';
 import type { EdgeServer } from '../edge/server';
 import { listenOn } from '../edge/listen';
 import type { ExplainQuery, ExplainReport } from '../edge/explain';
+import { mergeSnapshots } from '../edge/stats';
+import type { StatsSnapshot } from '../edge/stats';
 import { probeMemcachedNodes } from '../edge/health';
 import { ConnectionDispatcher } from './dispatch';
 import type { ConnectionHandle, ConnMessage } from './dispatch';
@@ -31,6 +33,7 @@ type ToWorker =
   | { epc: 'health'; id: number }
   | { epc: 'stats'; id: number }
   | { epc: 'explain'; id: number; query: ExplainQuery }
+  | { epc: 'statsjson'; id: number }
   | { epc: 'drop'; id: number; keys: string[] }
   /** Sent with a client connection's raw handle; answered with 'took'. */
   | ConnMessage
@@ -155,6 +158,9 @@ function worker(opts: ResolvedEdgeOptions): Promise<void> {
         break;
       case 'stats':
         requestCounts(edge.registry).then(reply, () => reply({}));
+        break;
+      case 'statsjson':
+        edge.stats.snapshot().then(reply, () => reply(undefined));
         break;
       case 'explain':
         edge.explain(msg.query).then(reply, (err: unknown) => reply({ error: String(err) }));
@@ -325,6 +331,11 @@ async function primary(first: ResolvedEdgeOptions, firstInput: EdgeOptions, rere
       return { requests };
     },
     reload: () => requestReload('admin'),
+    async statsSnapshot() {
+      // Each worker samples its own counters; the primary sums them second by second.
+      const all = (await ask(workers(), (id) => ({ epc: 'statsjson', id }))) as (StatsSnapshot | undefined)[];
+      return mergeSnapshots(all.filter((x): x is StatsSnapshot => x !== undefined));
+    },
     async explain(query) {
       // One worker answers: memcached is shared, and its L1 is one worker's (each holds what it served).
       const [report] = (await ask(serving().slice(0, 1), (id) => ({ epc: 'explain', id, query }))) as ExplainReport[];

@@ -15,6 +15,11 @@ import type { NodeHealth } from '../core/store';
 import { healthCode, healthStatus } from './health';
 import type { OriginHealth } from './origins';
 import type { ExplainQuery, ExplainReport } from './explain';
+import { parseServerList } from '../core/ring';
+import { quantileMs, ORIGIN_BUCKETS_MS } from './stats';
+import type { StatsSnapshot } from './stats';
+import { memcachedStatsAll } from './stats-memcached';
+import { STATS_CSP_DIRECTIVES, STATS_CSS, STATS_JS, statsPageHtml } from './stats-page';
 
 export interface HealthReport {
   readonly draining: boolean;
@@ -47,6 +52,8 @@ export interface AdminBackend {
   stats(): Promise<StatsReport>;
   /** Re-reads the configuration and replaces the workers (absent: the edge cannot reload). */
   reload?(): Promise<ReloadReport>;
+  /** 15 minutes of samples and the top-k lists (summed over workers); absent: /stats.json has no history. */
+  statsSnapshot?(): Promise<StatsSnapshot>;
   /** What the edge holds and would do for a URL (GET /explain; absent: not available). */
   explain?(query: ExplainQuery): Promise<ExplainReport>;
 }
@@ -66,7 +73,8 @@ export interface AdminOptions {
 const MAX_BODY = 64 * 1024;
 const MAX_ITEMS = 10_000;
 const LOOPBACK: ReadonlySet<string> = new Set(['127.0.0.1', '::1', 'localhost']);
-const securityHeaders = helmet();
+/** The stats page and its files: helmet's headers with a CSP that allows only this origin's script, style and JSON. */
+const pageSecurity = helmet({ contentSecurityPolicy: { useDefaults: false, directives: STATS_CSP_DIRECTIVES } });
 
 function send(res: http.ServerResponse, status: number, type: string, body: string): void {
   res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' });
@@ -149,28 +157,31 @@ function explainQuery(target: string): ExplainQuery | string {
   return { url, method, headers, fetch: fetch !== null && fetch !== '0' && fetch !== 'false' };
 }
 
-function escapeHtml(s: string): string {
-  return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
-}
-
-function statsPage(health: HealthReport, stats: StatsReport): string {
-  const r = stats.requests;
-  const cached = (r.HIT ?? 0) + (r.STALE ?? 0) + (r.UPDATING ?? 0) + (r.REVALIDATED ?? 0);
-  const lookups = cached + (r.MISS ?? 0) + (r.EXPIRED ?? 0);
-  const ratio = lookups === 0 ? 'n/a' : `${((cached / lookups) * 100).toFixed(1)}%`;
-  const rows = (items: readonly { name: string; up: boolean; detail: string }[]): string =>
-    items.map((i) => `<tr><td>${escapeHtml(i.name)}</td><td>${i.up ? 'up' : '<b>down</b>'}</td><td>${escapeHtml(i.detail)}</td></tr>`).join('');
-  return `<!doctype html><html><head><meta charset="utf-8"><title>edge-page-cache</title>
-<style>body{font:14px system-ui;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px}</style></head>
-<body><h1>edge-page-cache</h1>
-<p>Health: <b>${healthStatus(health)}</b> — Hit ratio: <b>${ratio}</b> (${cached} from cache of ${lookups} lookups)${health.workers ? ` — ${health.workers} workers` : ''}</p>
-<h2>Requests by cache status</h2><table><tr><th>status</th><th>requests</th></tr>
-${Object.entries(r).map(([k, v]) => `<tr><td>${escapeHtml(k)}</td><td>${v}</td></tr>`).join('')}</table>
-<h2>Origins</h2><table><tr><th>origin</th><th>state</th><th>detail</th></tr>
-${rows(health.origins.map((o) => ({ name: o.url, up: o.up, detail: `${o.requests} requests, ${o.errors} errors, ${o.failures} consecutive failures` })))}</table>
-<h2>memcached</h2><table><tr><th>node</th><th>state</th><th>detail</th></tr>
-${health.memcached.length === 0 ? '<tr><td colspan="3">embedded in-process store</td></tr>' : rows(health.memcached.map((n) => ({ name: n.name, up: n.up, detail: `${n.failures} failures` })))}</table>
-</body></html>`;
+/**
+ * GET /stats.json: health, the 15-minute samples with origin p50/p99 per second (from the summed latency
+ * buckets), totals, top-k lists, and each memcached node's own `stats` (asked now, 1 s deadline).
+ */
+async function statsJson(backend: AdminBackend): Promise<unknown> {
+  const [h, s, snap] = await Promise.all([backend.health(), backend.stats(), backend.statsSnapshot?.()]);
+  const names = h.memcached.map((n) => n.name);
+  const nodes = names.length === 0 ? [] : await memcachedStatsAll(parseServerList('memcached', names.join(',')), 1000);
+  const samples = snap?.samples ?? [];
+  const overall = ORIGIN_BUCKETS_MS.map(() => 0);
+  for (const x of samples) x.originBuckets.forEach((c, i) => (overall[i]! += c));
+  return {
+    now: Math.round(Date.now() / 1000),
+    health: { status: healthStatus(h), ...h },
+    requests: snap?.requests ?? s.requests,
+    notStored: snap?.notStored ?? {},
+    samples: samples.map((x) => ({ t: x.t, requests: x.requests, bytesOut: x.bytesOut, origins: x.origins, originP50Ms: quantileMs(x.originBuckets, 0.5), originP99Ms: quantileMs(x.originBuckets, 0.99) })),
+    originP50Ms: quantileMs(overall, 0.5),
+    originP99Ms: quantileMs(overall, 0.99),
+    topOrigin: snap?.topOrigin ?? [],
+    topNotStored: snap?.topNotStored ?? [],
+    l1Bytes: snap?.l1Bytes ?? 0,
+    l1Evictions: snap?.l1Evictions ?? null,
+    memcached: nodes.map((n, i) => ({ ...n, breakerUp: h.memcached[i]?.up ?? true, up: n.up && (h.memcached[i]?.up ?? true) })),
+  };
 }
 
 export interface AdminServer {
@@ -292,10 +303,28 @@ export function createAdminServer(options: AdminOptions, backend: AdminBackend):
     }
     if (path === '/' && req.method === 'GET') {
       const [h, s] = await Promise.all([backend.health(), backend.stats()]);
-      securityHeaders(req, res, () => send(res, 200, 'text/html; charset=utf-8', statsPage(h, s)));
+      const page = statsPageHtml({ status: healthStatus(h), workers: h.workers, requests: s.requests, origins: h.origins, memcached: h.memcached });
+      pageSecurity(req, res, () => send(res, 200, 'text/html; charset=utf-8', page));
       return;
     }
-    json(res, 404, { error: 'not found: try /, /healthz, /metrics, /explain?url=, POST /purge, POST /reload' });
+    if (path === '/stats.js' && req.method === 'GET') {
+      pageSecurity(req, res, () => send(res, 200, 'text/javascript; charset=utf-8', STATS_JS));
+      return;
+    }
+    if (path === '/stats.css' && req.method === 'GET') {
+      pageSecurity(req, res, () => send(res, 200, 'text/css; charset=utf-8', STATS_CSS));
+      return;
+    }
+    if (path === '/favicon.ico') {
+      // Browsers ask for it with every page: no icon, and no 404 in the page's console.
+      res.writeHead(204, { 'cache-control': 'max-age=86400' });
+      res.end();
+      return;
+    }
+    if (path === '/stats.json' && req.method === 'GET') {
+      return json(res, 200, await statsJson(backend));
+    }
+    json(res, 404, { error: 'not found: try /, /stats.json, /healthz, /metrics, /explain?url=, POST /purge, POST /reload' });
   }
 
   const server = http.createServer(function onAdminRequest(req, res) {

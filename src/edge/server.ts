@@ -26,6 +26,7 @@ import { runPipeline } from './pipeline';
 import { Transaction } from './transaction';
 import type { NodeHealth } from '../core/store';
 import { edgeExplainSources, explainUrl } from './explain';
+import { recordingOrigins, StatsHistory, trackBytesOut } from './stats';
 import type { ExplainQuery, ExplainReport } from './explain';
 
 /** A client connection with no bytes either way for this long is closed (the default). */
@@ -57,6 +58,8 @@ export interface EdgeServer {
    * told), or from the embedded store, which is this worker's own.
    */
   dropInvalidated(keys: readonly string[]): void;
+  /** 15 minutes of per-second samples, the top URLs sent to the origin and not stored (GET /stats.json). */
+  readonly stats: StatsHistory;
   /** What this edge holds and would do for a URL (GET /explain, `edge-page-cache explain`). */
   explain(query: ExplainQuery): Promise<ExplainReport>;
 }
@@ -94,12 +97,15 @@ export function createEdgeServer(input: Readonly<EdgeOptions> | ResolvedEdgeOpti
   const store = createStore(opts.store, metrics);
   const cache = pageCacheFor(store, opts, metrics);
   const origins = createOrigins(opts, metrics);
+  let bytesOut: () => number = () => 0;
+  const stats = new StatsHistory({ registry: metrics.registry, bytesOut: () => bytesOut(), origins: () => origins.health() });
   const served = {} as Record<CacheStatus, { inc(): void }>;
   for (const s of CACHE_STATUSES) served[s] = metrics.requests.labels(s);
   const ctx: EdgeContext = {
     opts,
     cache,
-    origins,
+    // The origins as the pipeline sees them: each request also feeds the stats page's top-k (miss and pass paths only).
+    origins: recordingOrigins(origins, stats, opts.policy, opts.maxEntryBytes),
     inflight: createSingleFlight<FetchOutcome>(),
     metrics,
     log: componentLogger('edge'),
@@ -155,6 +161,8 @@ export function createEdgeServer(input: Readonly<EdgeOptions> | ResolvedEdgeOpti
     },
     onRequest,
   );
+  bytesOut = trackBytesOut(server);
+  stats.start();
   const idle = sweepIdleConnections(server, {
     idleMs: extras.idleTimeoutMs ?? IDLE_TIMEOUT_MS,
     keepAliveMs,
@@ -190,6 +198,7 @@ export function createEdgeServer(input: Readonly<EdgeOptions> | ResolvedEdgeOpti
     options: opts,
     cache,
     registry: metrics.registry,
+    stats,
     listen(): Promise<number> {
       return listenOn(server, opts.port, opts.host);
     },
@@ -231,6 +240,7 @@ export function createEdgeServer(input: Readonly<EdgeOptions> | ResolvedEdgeOpti
       });
       server.closeAllConnections();
       idle.stop();
+      stats.stop();
       await origins.close();
       await store.close();
     },
@@ -282,5 +292,6 @@ export function localAdminBackend(edge: EdgeServer): AdminBackend {
       return { requests: await requestCounts(edge.registry) };
     },
     explain: (query) => edge.explain(query),
+    statsSnapshot: () => edge.stats.snapshot(),
   };
 }
