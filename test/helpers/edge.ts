@@ -1,5 +1,5 @@
 // The edge as a real process (the built CLI), on free loopback ports.
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -76,4 +76,13 @@ export function childPids(parent: number): number[] {
     if (ppid === parent) out.push(Number(name));
   }
   return out;
+}
+
+/** Runs the built CLI once (10 s at most): its exit code and output, a failure included. */
+export function runCli(args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [CLI, ...args], { env: { ...process.env, ...env }, timeout: 10000 }, (err, stdout, stderr) => {
+      resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : 1, stdout, stderr });
+    });
+  });
 }
