@@ -10,9 +10,9 @@ import { createSingleFlight } from '../src/core/coalesce';
 import type { SingleFlight } from '../src/core/coalesce';
 import { deliverDecoded, deliverEntry, isNodeWriteHead } from '../src/core/deliver';
 import { EntryDecodeError } from '../src/core/errors';
-import { ENTRY_NO_TRANSFORM, entryHeader } from '../src/core/entry';
+import { ENTRY_NO_TRANSFORM, entryHeader, ENTRY_VARIANT_INDEX } from '../src/core/entry';
 import type { CacheEntry } from '../src/core/entry';
-import { headerString, parseTags, STORED_BY_ORIGIN, storableHeaders, SURROGATE_KEY } from '../src/core/headers';
+import { headerString, parseTags, STORED_BY_ORIGIN, storableHeaders, SURROGATE_KEY, EDGE_VIA } from '../src/core/headers';
 import { normalizeHost, normalizeRequestUri } from '../src/core/key';
 import { DEVICE_CLASS_HEADER, deviceClass, keyVariant, matchRule, ruleTags, storePolicyFor, withRuleHeaders } from '../src/core/rules';
 import type { Rule } from '../src/core/rules';
@@ -58,10 +58,13 @@ export interface PageCacheMiddleware {
   /** The store underneath (in-process, memcached behind an L1, or the one given as `store`). */
   readonly store: CacheStore;
   readonly options: ResolvedMiddlewareOptions;
-  /** Deletes the pages of these absolute URLs here and in memcached; resolves to how many URLs were valid. */
-  purgeUrls(urls: readonly string[]): Promise<number>;
-  /** Deletes every page stored with one of these tags; resolves to how many pages were deleted. */
-  purgeTags(tags: readonly string[]): Promise<number>;
+  /**
+   * Deletes the pages of these absolute URLs here and in memcached; resolves to how many URLs were valid.
+   * soft: marks them stale instead (this middleware renders them again; an edge in front serves them while one refresh runs).
+   */
+  purgeUrls(urls: readonly string[], options?: { readonly soft?: boolean }): Promise<number>;
+  /** Deletes (or, soft, marks stale) every page stored with one of these tags; resolves to how many pages. */
+  purgeTags(tags: readonly string[], options?: { readonly soft?: boolean }): Promise<number>;
   /** Deletes every page under these directory URLs ('https://example.com/blog/'); throws a ConfigError for a bad one. */
   purgePrefixes(prefixes: readonly string[]): Promise<number>;
   /** Deletes every page of these hosts ('example.com'). */
@@ -163,11 +166,11 @@ export function pageCache(options: Readonly<MiddlewareOptions> = {}): PageCacheM
     cache,
     store,
     options: opts,
-    purgeUrls(urls: readonly string[]): Promise<number> {
-      return cache.purgeUrls(urls);
+    purgeUrls(urls: readonly string[], options?: { readonly soft?: boolean }): Promise<number> {
+      return cache.purgeUrls(urls, options);
     },
-    purgeTags(tags: readonly string[]): Promise<number> {
-      return cache.purgeTags(tags);
+    purgeTags(tags: readonly string[], options?: { readonly soft?: boolean }): Promise<number> {
+      return cache.purgeTags(tags, options);
     },
     purgePrefixes(prefixes: readonly string[]): Promise<number> {
       return cache.purgeTags(prefixes.map((p) => prefixPurgeTag(p)));
@@ -286,7 +289,7 @@ function recv(ctx: Context, req: CacheRequest, res: ServerResponse, next: NextFu
     lookupFailed(ctx, err);
   }
   if (entry !== undefined) {
-    if (cookieVariantRefused(ctx, req, entry)) {
+    if (cookieVariantRefused(ctx, req, entry) || isVariantIndex(entry)) {
       bypass(ctx, res, next);
       return;
     }
@@ -314,11 +317,11 @@ async function lookupAsync(ctx: Context, req: CacheRequest, res: ServerResponse,
   } catch (err) {
     lookupFailed(ctx, err);
   }
-  if (entry !== undefined && cookieVariantRefused(ctx, req, entry)) {
+  if (entry !== undefined && (cookieVariantRefused(ctx, req, entry) || isVariantIndex(entry))) {
     bypass(ctx, res, next);
     return;
   }
-  if (entry !== undefined && serveIfFresh(ctx, req, res, next, key, entry, now)) return;
+  if (entry !== undefined && !isVariantIndex(entry) && serveIfFresh(ctx, req, res, next, key, entry, now)) return;
   miss(ctx, req, res, next, key, now, entry === undefined ? 'MISS' : 'EXPIRED');
 }
 
@@ -440,6 +443,12 @@ function miss(ctx: Context, req: CacheRequest, res: ServerResponse, next: NextFu
  * Followers in this process wait on this leader through the single-flight map meanwhile.
  */
 async function leadShared(ctx: Context, req: CacheRequest, res: ServerResponse, next: NextFunction, key: string, now: number, status: CacheStatus, wake: (value: undefined) => void): Promise<void> {
+  if (fillOfAnEdge(req)) {
+    // An edge in front, on the same memcached, holds this page's fill lock while it asks us: waiting for the
+    // lock would wait for ourselves (until it expired). The edge coalesces its clients; render at once.
+    render(ctx, req, res, next, key, now, status, wake, false);
+    return;
+  }
   const turn = await takeFillTurn(ctx.cache, key, ctx.opts.lockTimeoutMs, function clientGone() {
     return res.destroyed;
   });
@@ -520,6 +529,21 @@ function invalidateOnSuccess(ctx: Context, req: IncomingMessage, res: ServerResp
  * Whether the client spoke https: Express's req.protocol when present (it believes X-Forwarded-Proto only
  * from the proxies the app's `trust proxy` names), else a TLS socket.
  */
+/** The request is an edge's cache fill (its Via says so). A client faking it only skips the fill lock's coalescing. */
+function fillOfAnEdge(req: IncomingMessage): boolean {
+  const via = req.headers.via;
+  return via !== undefined && via.includes(EDGE_VIA);
+}
+
+/**
+ * An edge on the same memcached stores pages that vary on request headers as variants under an index at
+ * the page's key (src/core/variants.ts); the middleware does not select variants, so such a page is the
+ * app's to render (bypassed, and its Vary keeps it from being stored here).
+ */
+function isVariantIndex(entry: CacheEntry): boolean {
+  return ((entry.flags ?? 0) & ENTRY_VARIANT_INDEX) !== 0;
+}
+
 function isSecure(req: IncomingMessage): boolean {
   const protocol = (req as { protocol?: unknown }).protocol;
   if (typeof protocol === 'string') return protocol === 'https';

@@ -1,10 +1,12 @@
 // The page cache both the middleware and the edge use: entries (not bytes) over any CacheStore, with
 // decode-once memoisation, the envelope/raw format, size limits, and purge by URL; the tag indexes that
 // purge by tag reads are tags.ts's.
+import type { IncomingHttpHeaders } from 'node:http';
 import { EntryDecodeError } from './errors';
 import { decodeEntry, encodeEntry, entryHeader, entryLifetimeSeconds } from './entry';
 import type { CacheEntry, EntryFormat, RawFormatOptions } from './entry';
 import { createKeyFunction, httpsVariantKey, keyForUrl } from './key';
+import { MAX_VARIANTS, newVariantIndex, readVariantIndex, sameNames, variantIndexEntry, variantKey } from './variants';
 import { componentLogger, RateLimitedLog } from './logger';
 import { cacheMetrics } from './metrics';
 import { headersVaryOnCookie } from './policy';
@@ -12,6 +14,7 @@ import { OPTION_TABLE } from './option-table';
 import type { CacheMetrics } from './metrics';
 import type { CacheStore, StoredValue } from './store';
 import { createTagIndex } from './tags';
+import { softPurged } from './soft-purge';
 
 // tags.ts owns these; re-exported because test/integration/tags.test.ts and middleware-purge.test.ts import them from here.
 export { tagHeadKey, tagIndexKey } from './tags';
@@ -41,6 +44,12 @@ export interface PageCache {
   get(key: string): Promise<CacheEntry | undefined>;
   /** Encodes and writes; false when not written (too large, store fault). Never rejects. */
   put(key: string, entry: CacheEntry): Promise<boolean>;
+  /**
+   * Stores a page whose response varies on request headers (RFC 9111 §4.1, variants.ts): the page under the
+   * secondary key this request's values select, and the variant index at `key`. Resolves with that secondary
+   * key, or undefined when not stored (raw format, MAX_VARIANTS reached, a write refused). Never rejects.
+   */
+  putVariant(key: string, entry: CacheEntry, names: readonly string[], headers: IncomingHttpHeaders): Promise<string | undefined>;
   delete(key: string): Promise<boolean>;
   /**
    * Deletes a URL's page by its contract key, both the http and the https rendering (invalidation after an
@@ -52,12 +61,17 @@ export interface PageCache {
    * inflate): counted as a decode error, logged, and deleted everywhere, so the next request stores a good one.
    */
   discard(key: string, err: Error): void;
-  /** Deletes the entries for absolute URLs; returns how many were valid URLs. */
-  purgeUrls(urls: readonly string[]): Promise<number>;
+  /** Deletes the entries for absolute URLs (or, with soft, marks them stale: soft-purge.ts); returns how many were valid URLs. */
+  purgeUrls(urls: readonly string[], options?: PurgeOptions): Promise<number>;
   /** Deletes every entry stored with one of these tags; returns how many keys were deleted. */
-  purgeTags(tags: readonly string[]): Promise<number>;
+  purgeTags(tags: readonly string[], options?: PurgeOptions): Promise<number>;
   /** Both at once, returning the keys deleted (so other processes can drop their L1 copies). */
-  purge(urls: readonly string[], tags: readonly string[]): Promise<string[]>;
+  purge(urls: readonly string[], tags: readonly string[], options?: PurgeOptions): Promise<string[]>;
+}
+
+/** How a purge leaves its pages: deleted (default), or with soft marked stale, served while one refresh runs. */
+export interface PurgeOptions {
+  readonly soft?: boolean;
 }
 
 const SAME_BYTES_LIMIT = 64 * 1024;
@@ -189,6 +203,36 @@ export function createPageCache(options: PageCacheOptions): PageCache {
       }
       return ok;
     },
+    async putVariant(key: string, entry: CacheEntry, names: readonly string[], headers: IncomingHttpHeaders): Promise<string | undefined> {
+      // nginx serves a raw entry to every request whatever its headers: a varying page never goes raw.
+      if (format === 'raw') {
+        rawMismatch.inc();
+        return undefined;
+      }
+      // The index this process holds (L1), else memcached's (another process may have made it): a new
+      // generation only when there is none, so variants stored elsewhere stay reachable.
+      let current: CacheEntry | undefined;
+      try {
+        current = cache.getSync(key) ?? (await cache.get(key));
+      } catch {
+        current = undefined;
+      }
+      const found = current === undefined ? undefined : readVariantIndex(current);
+      let index = found !== undefined && sameNames(found.names, names) ? found : newVariantIndex(names);
+      const secondary = variantKey(key, index, headers);
+      if (!index.keys.includes(secondary)) {
+        if (index.keys.length >= MAX_VARIANTS) {
+          metrics.notStored.labels('vary').inc();
+          return undefined;
+        }
+        index = { ...index, keys: [...index.keys, secondary] };
+      }
+      // The variant first: a lookup that reads the new index then finds its page (or misses and fetches it).
+      const lifetime = entryLifetimeSeconds(entry, keepSeconds);
+      if (!(await cache.put(secondary, entry))) return undefined;
+      const ok = await cache.put(key, variantIndexEntry(index, lifetime, Date.now(), format));
+      return ok ? secondary : undefined;
+    },
     deletePage(key: string): string[] {
       const keys = [key, httpsVariantKey(key)];
       for (const k of keys) {
@@ -202,25 +246,37 @@ export function createPageCache(options: PageCacheOptions): PageCache {
       return store.delete(key);
     },
     discard,
-    async purgeUrls(urls: readonly string[]): Promise<number> {
-      return (await purgeUrlKeys(urls)).length;
+    async purgeUrls(urls: readonly string[], options?: PurgeOptions): Promise<number> {
+      return (await purgeUrlKeys(urls, options?.soft === true)).length;
     },
-    async purgeTags(tags: readonly string[]): Promise<number> {
-      return (await tagIndex.purge(tags)).length;
+    async purgeTags(tags: readonly string[], options?: PurgeOptions): Promise<number> {
+      return (await tagIndex.purge(tags, options?.soft === true ? softPurge : undefined)).length;
     },
-    async purge(urls: readonly string[], tags: readonly string[]): Promise<string[]> {
-      return [...(await purgeUrlKeys(urls)), ...(await tagIndex.purge(tags))];
+    async purge(urls: readonly string[], tags: readonly string[], options?: PurgeOptions): Promise<string[]> {
+      const soft = options?.soft === true;
+      return [...(await purgeUrlKeys(urls, soft)), ...(await tagIndex.purge(tags, soft ? softPurge : undefined))];
     },
   };
 
-  async function purgeUrlKeys(urls: readonly string[]): Promise<string[]> {
+  /** Marks a stored page stale in every tier (soft-purge.ts); one with no times (raw) is deleted. */
+  async function softPurge(key: string): Promise<void> {
+    store.evictLocal(key);
+    const entry = await cache.get(key);
+    if (entry === undefined) return;
+    const stale = softPurged(entry, Date.now());
+    if (stale === undefined) await cache.delete(key);
+    else if (!(await cache.put(key, stale))) await cache.delete(key);
+  }
+
+  async function purgeUrlKeys(urls: readonly string[], soft = false): Promise<string[]> {
     const out: string[] = [];
     for (const url of urls) {
       const key = keyForUrl(keyPrefix, url);
       if (key === undefined) continue;
       // The page as rendered for http (nginx's key) and for https (behind --trust-proxy), whatever the URL's scheme.
       const secure = httpsVariantKey(key);
-      await Promise.all([store.delete(key), store.delete(secure)]);
+      if (soft) await Promise.all([softPurge(key), softPurge(secure)]);
+      else await Promise.all([store.delete(key), store.delete(secure)]);
       metrics.purged.labels('url').inc();
       out.push(key, secure);
     }

@@ -30,6 +30,8 @@ export interface CacheEntry {
 export const ENTRY_NO_TRANSFORM = 0x0001;
 /** The cache made a strong ETag weak when it compressed the body; revalidation sends the origin's own tag. */
 export const ENTRY_ETAG_WEAKENED = 0x0002;
+/** Not a page: the variant index at a page's primary key (src/core/variants.ts), read by lookups, never delivered. */
+export const ENTRY_VARIANT_INDEX = 0x0004;
 
 export type EntryFormat = 'envelope' | 'raw';
 

@@ -13,6 +13,9 @@ export const HOP_BY_HOP: ReadonlySet<string> = new Set([
   'upgrade',
 ]);
 
+/** The Via the edge adds to what it sends an origin (RFC 9110 §7.6.3); the middleware recognises an edge's fill by it. */
+export const EDGE_VIA = '1.1 edge-page-cache';
+
 /** Tags for purge (Fastly/Varnish convention); the cache reads and removes it. */
 export const SURROGATE_KEY = 'surrogate-key';
 /**

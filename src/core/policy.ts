@@ -25,6 +25,11 @@ export interface StorePolicyOptions {
   readonly targetedField?: string;
   /** Seconds memcached keeps a page with a validator past its stale windows, to revalidate it (--keep; default the table's). */
   readonly keepSeconds?: number;
+  /**
+   * The door stores Vary variants (RFC 9111 §4.1, variants.ts): a Vary on other headers than Accept-Encoding
+   * and Cookie is stored per variant instead of refused. `Vary: *` is refused either way.
+   */
+  readonly variants?: boolean;
 }
 
 export type NotStoredReason =
@@ -133,16 +138,17 @@ export function headersVaryOnCookie(headers: readonly string[]): boolean {
 /**
  * Vary values the cache handles: it normalises Accept-Encoding itself, and a request with no cookie that
  * reaches the origin (none, or only ignored ones, which are never forwarded) gets the cookie-less variant
- * of a `Vary: Cookie` page (Django's sessions and CSRF add it to every page). Anything else (or `*`) is
- * not stored, so no variant reaches a request it does not match.
+ * of a `Vary: Cookie` page (Django's sessions and CSRF add it to every page). Other names are stored as
+ * variants where the door keeps them (`variants`), else not stored; `*` never is, so no variant reaches a
+ * request it does not match.
  */
-function varyVerdict(vary: string | undefined, cookieFree: boolean): 'ok' | 'vary' | 'request-cookie' {
+function varyVerdict(vary: string | undefined, cookieFree: boolean, variants: boolean): 'ok' | 'vary' | 'request-cookie' {
   if (vary === undefined) return 'ok';
   let cookie = false;
   for (const part of vary.split(',')) {
     const t = part.trim().toLowerCase();
     if (t === 'cookie') cookie = true;
-    else if (t !== '' && t !== 'accept-encoding') return 'vary';
+    else if (t === '*' || (t !== '' && t !== 'accept-encoding' && !variants)) return 'vary';
   }
   return cookie && !cookieFree ? 'request-cookie' : 'ok';
 }
@@ -189,7 +195,7 @@ function refusal(request: StoreRequest, response: { readonly status: number; rea
     if (all === undefined) return 'set-cookie';
     all.push('set-cookie');
   }
-  const vary = varyVerdict(headerString(response.headers['vary']), request.cookieFree ?? request.headers['cookie'] === undefined);
+  const vary = varyVerdict(headerString(response.headers['vary']), request.cookieFree ?? request.headers['cookie'] === undefined, opts.variants === true);
   if (vary !== 'ok') {
     if (all === undefined) return vary;
     all.push(vary);

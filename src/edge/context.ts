@@ -1,5 +1,6 @@
 // Everything the pipeline steps share for the life of a server: resolved options, the page cache,
 // origins, single-flight map, metrics children resolved once, loggers. Built once in createEdgeServer.
+import type { IncomingHttpHeaders } from 'node:http';
 import type { Dispatcher } from 'undici';
 import type { PageCache } from '../core/cache';
 import type { SingleFlight } from '../core/coalesce';
@@ -27,6 +28,8 @@ export type FetchOutcome =
       readonly written?: Promise<boolean>;
       /** The stored stale page, refreshed by a 304 (RFC 9111 §4.3.4): delivered as REVALIDATED. */
       readonly revalidated?: boolean;
+      /** The fetching request's headers: a waiter whose own select another Vary variant fetches its own. */
+      readonly requestHeaders?: IncomingHttpHeaders;
     }
   | {
       readonly kind: 'own';

@@ -128,8 +128,8 @@ export async function fillFromOrigin(ctx: EdgeContext, tx: Transaction, conditio
         return fillFromOrigin(ctx, tx, false);
       }
       ctx.metrics.revalidations.labels('not-modified').inc();
-      const written = storeEntry(ctx, tx.key, entry, response.headers);
-      return { kind: 'page', entry, stored: written !== undefined, written: written ?? NOT_WRITTEN, revalidated: true };
+      const written = storeEntry(ctx, tx, entry, response.headers);
+      return { kind: 'page', entry, stored: written !== undefined, written: written ?? NOT_WRITTEN, revalidated: true, requestHeaders: tx.req.headers };
     }
     ctx.metrics.revalidations.labels(response.statusCode >= 500 ? 'failed' : 'modified').inc();
   }
@@ -185,8 +185,8 @@ export async function fillFromOrigin(ctx: EdgeContext, tx: Transaction, conditio
     const before = entryHeader(fetched, 'etag');
     if (before !== undefined && !before.startsWith('W/')) entry = { ...entry, flags: decision.flags | ENTRY_ETAG_WEAKENED };
   }
-  const written = storeEntry(ctx, tx.key, entry, response.headers);
-  return { kind: 'page', entry, stored: written !== undefined, written: written ?? NOT_WRITTEN };
+  const written = storeEntry(ctx, tx, entry, response.headers);
+  return { kind: 'page', entry, stored: written !== undefined, written: written ?? NOT_WRITTEN, requestHeaders: tx.req.headers };
 }
 
 /**

@@ -5,7 +5,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import proxyaddr from 'proxy-addr';
 import { BadRequestError } from '../core/errors';
-import { connectionTokens, HOP_BY_HOP, STORED_BY_ORIGIN, SURROGATE_KEY, TARGETED_FIELDS } from '../core/headers';
+import { connectionTokens, EDGE_VIA, HOP_BY_HOP, STORED_BY_ORIGIN, SURROGATE_KEY, TARGETED_FIELDS } from '../core/headers';
 import { UNKEYED_OVERRIDES } from '../core/request-policy';
 import { DEVICE_CLASS_HEADER, deviceClass } from '../core/rules';
 import { CACHE_STATUS, X_CACHE } from '../core/status';
@@ -31,7 +31,6 @@ const NOT_FOR_FILL: ReadonlySet<string> = new Set([
 ]);
 /** Response headers the edge removes: its own, the tags, and the origin middleware's marks. */
 const STRIPPED_RESPONSE: ReadonlySet<string> = new Set([...HOP_BY_HOP, SURROGATE_KEY, STORED_BY_ORIGIN, X_CACHE, CACHE_STATUS, ...TARGETED_FIELDS]);
-const VIA = '1.1 edge-page-cache';
 
 /**
  * X-Forwarded-For for the origin: the peer alone, or with --trust-proxy the client chain as far as trusted
@@ -72,7 +71,7 @@ export function originRequestHeaders(tx: Transaction, fill: boolean): string[] {
   if (byDevice) out.push(DEVICE_CLASS_HEADER, deviceClass(tx.req.headers));
   // RFC 9112 §3.2: a request with more than one Host is answered 400.
   if (hosts > 1) throw new BadRequestError('more than one Host header');
-  out.push('x-forwarded-for', forwardedFor(tx), 'x-forwarded-proto', tx.secure ? 'https' : 'http', 'x-forwarded-host', tx.host, 'via', VIA);
+  out.push('x-forwarded-for', forwardedFor(tx), 'x-forwarded-proto', tx.secure ? 'https' : 'http', 'x-forwarded-host', tx.host, 'via', EDGE_VIA);
   return out;
 }
 

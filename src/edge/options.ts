@@ -66,6 +66,8 @@ export interface EdgeOptions {
   gzipFlag?: number | string;
   /** Largest page stored, bytes or '1m' (1 MiB: memcached's default item size). */
   maxEntryBytes?: number | string;
+  /** memcached's item size (-I): envelope pages over it are stored as chunks; bytes or '1m'. Default 1m. */
+  memcachedItemBytes?: number | string;
   /** In-process cache size: the L1 in front of memcached (64m), or the whole cache when embedded (256m). */
   memoryBytes?: number | string;
   /** Longest an entry stays in L1 before memcached is asked again, in seconds (2). Bounds purge lag across edges. */
@@ -326,6 +328,8 @@ export function resolveEdgeOptions(input: Readonly<EdgeOptions>): ResolvedEdgeOp
     statuses: statuses === 'any' ? 'any' : new Set(statuses),
     maxTtlSeconds: has(o, 'maxTtlSeconds') ? positiveInt('maxTtlSeconds', o.maxTtlSeconds) : DEF.maxTtlSeconds.edge.value,
     keepSeconds: has(o, 'keep') ? nonNegativeInt('keep', o.keep, 365 * 86400) : DEF.keep.edge.value,
+    // Vary variants need headers in the entry: the envelope format keeps them, raw entries (nginx's) cannot.
+    variants: format === 'envelope',
     maxHeuristicTtlSeconds: has(o, 'maxHeuristicTtl') ? positiveInt('maxHeuristicTtl', o.maxHeuristicTtl, 10 * 365 * 86400) : DEF.maxHeuristicTtl.edge.value,
     targetedField: has(o, 'targetedCacheControl') ? headerName('targetedCacheControl', o.targetedCacheControl) : DEF.targetedCacheControl.edge.value,
   };
@@ -343,6 +347,7 @@ export function resolveEdgeOptions(input: Readonly<EdgeOptions>): ResolvedEdgeOp
       memoryBytes,
       l1TtlSeconds: has(o, 'l1TtlSeconds') ? positiveInt('l1TtlSeconds', o.l1TtlSeconds, 86400) : DEF.l1TtlSeconds.edge.value,
       maxEntryBytes,
+      memcachedItemBytes: has(o, 'memcachedItemBytes') ? byteSize('memcachedItemBytes', o.memcachedItemBytes, 4096, 1024 * MIB) : DEF.memcachedItemBytes.edge.value,
     },
     workers: has(o, 'workers') ? positiveInt('workers', o.workers, 256) : DEF.workers.edge.value,
     adminPort: has(o, 'adminPort') ? port('adminPort', o.adminPort, true) : undefined,

@@ -2,6 +2,7 @@
 // request changed (RFC 9111 §4.4). Store faults are counted by the store and never reach the client.
 import type { IncomingHttpHeaders } from 'node:http';
 import type { CacheEntry } from '../core/entry';
+import { entryVariantNames } from '../core/variants';
 import { STORED_BY_ORIGIN } from '../core/headers';
 import { cacheKey } from '../core/key';
 import { invalidatedUris } from '../core/request-policy';
@@ -16,10 +17,17 @@ function notWritten(): boolean {
  * Starts the write off the client's path and returns its promise (which never rejects), or undefined
  * when there is nothing to write.
  */
-export function storeEntry(ctx: EdgeContext, key: string, entry: CacheEntry, originHeaders: IncomingHttpHeaders): Promise<boolean> | undefined {
+export function storeEntry(ctx: EdgeContext, tx: Transaction, entry: CacheEntry, originHeaders: IncomingHttpHeaders): Promise<boolean> | undefined {
   // The origin's middleware already wrote this page to the shared memcached: writing it again is waste.
   if (ctx.sharedStore && originHeaders[STORED_BY_ORIGIN] !== undefined) return undefined;
-  return ctx.cache.put(key, entry).catch(notWritten);
+  // A page that varies on request headers (RFC 9111 §4.1): stored as this request's variant, under the index.
+  const names = entryVariantNames(entry);
+  if (names !== undefined) return ctx.cache.putVariant(tx.variantOf ?? tx.key, entry, names, tx.req.headers).then(isStored, notWritten);
+  return ctx.cache.put(tx.key, entry).catch(notWritten);
+}
+
+function isStored(secondary: string | undefined): boolean {
+  return secondary !== undefined;
 }
 
 /**

@@ -18,6 +18,8 @@ export class Transaction {
   /** The raw request target's path and query ($request_uri). */
   requestUri: string;
   key: string;
+  /** When `key` is a Vary variant's secondary key (variants.ts): the page's primary key, which holds the index. */
+  variantOf: string | undefined;
   /** The cache rule this request matched (recv), or undefined. */
   rule: Rule | undefined;
   /** What the rule adds to the hashed text after requestUri ('' or '#device=mobile'). */
@@ -45,6 +47,7 @@ export class Transaction {
     this.host = '';
     this.requestUri = '';
     this.key = '';
+    this.variantOf = undefined;
     this.secure = false;
     this.rule = undefined;
     this.keyVariant = '';

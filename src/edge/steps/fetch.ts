@@ -3,6 +3,7 @@
 // off the client's path, and delivered; what may not be shared streams to its own client only.
 import { OriginError } from '../../core/errors';
 import { canServeStaleOnError } from '../../core/policy';
+import { sameVariant } from '../../core/variants';
 import { fillShared } from '../fill';
 import type { FetchOutcome } from '../context';
 import type { StepName, Transaction } from '../transaction';
@@ -28,6 +29,10 @@ function staleOrError(tx: Transaction, err: unknown): StepName {
 }
 
 function useOutcome(tx: Transaction, outcome: FetchOutcome, mine: boolean): StepName {
+  if (outcome.kind === 'page' && !mine && !sameVariant(outcome.entry, outcome.requestHeaders, tx.req.headers)) {
+    // The fill this request joined fetched another Vary variant (RFC 9111 §4.1): it asks the origin itself.
+    return 'pass';
+  }
   if (outcome.kind === 'page') {
     tx.entry = outcome.entry;
     if (outcome.revalidated === true) tx.status = 'REVALIDATED';

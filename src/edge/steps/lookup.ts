@@ -1,6 +1,9 @@
 // lookup: L1 synchronously, then memcached; the entry's age decides hit, stale or miss. A store fault
 // is a miss (the store counted it). A fresh L1 hit finishes without a single await.
+import { ENTRY_VARIANT_INDEX } from '../../core/entry';
 import type { CacheEntry } from '../../core/entry';
+import { readVariantIndex, variantKey } from '../../core/variants';
+import type { VariantIndex } from '../../core/variants';
 import { deltaSeconds, parseCacheControl } from '../../core/headers';
 import { ageSeconds, freshness } from '../../core/policy';
 import type { Freshness } from '../../core/policy';
@@ -73,9 +76,27 @@ function afterL2(tx: Transaction, entry: CacheEntry | undefined, local: CacheEnt
   return classify(tx, entry ?? local);
 }
 
+/**
+ * The page's primary key holds a Vary variant index (RFC 9111 §4.1, core/variants.ts): look up the variant
+ * this request's header values select, under its secondary key (once: a variant key never holds an index).
+ */
+function toVariant(tx: Transaction, index: VariantIndex): StepName | Promise<StepName> {
+  if (tx.variantOf !== undefined) return classify(tx, undefined);
+  tx.variantOf = tx.key;
+  tx.key = variantKey(tx.key, index, tx.req.headers);
+  return lookup(tx);
+}
+
+function afterGet(tx: Transaction, entry: CacheEntry | undefined, local: CacheEntry | undefined): StepName | Promise<StepName> {
+  const index = entry === undefined ? undefined : readVariantIndex(entry);
+  return index !== undefined ? toVariant(tx, index) : afterL2(tx, entry, local);
+}
+
 export function lookup(tx: Transaction): StepName | Promise<StepName> {
   const cache = tx.ctx.cache;
   const local = cache.getSync(tx.key);
+  // One flags read on the hit path: an index is not a page.
+  if (local !== undefined && ((local.flags ?? 0) & ENTRY_VARIANT_INDEX) !== 0) return toVariant(tx, readVariantIndex(local)!);
   if (local !== undefined) {
     // Freshness once: a fresh copy is the hit; a stale one is final only when there is no memcached behind it.
     const f = freshness(local, tx.now);
@@ -84,5 +105,5 @@ export function lookup(tx: Transaction): StepName | Promise<StepName> {
   } else if (cache.store.kind === 'memory') {
     return classify(tx, undefined);
   }
-  return cache.get(tx.key).then((entry) => afterL2(tx, entry, local));
+  return cache.get(tx.key).then((entry) => afterGet(tx, entry, local));
 }
