@@ -91,7 +91,18 @@ export const OPTION_TABLE = {
     middleware: d('text/html; charset=utf-8'),
   },
   gzipFlag: { flag: 'gzip-flag', doc: "memcached flag of gzip raw bodies (nginx's memcached_gzip_flag)", edge: d(2), middleware: d(2) },
-  maxEntryBytes: { flag: 'max-entry-size', doc: "largest page stored, bytes or '512k'; larger pages stream through unstored", edge: d(MiB, '1m'), middleware: d(MiB, '1m') },
+  maxEntryBytes: {
+    flag: 'max-entry-size',
+    doc: "largest page stored, bytes or '512k'; larger pages stream through unstored",
+    edge: d(8 * MiB, '8m'),
+    middleware: d(MiB, '1m'),
+    why: "the edge stores pages over memcached's item size as chunks (--memcached-item-size); the middleware buffers each page in the app's heap",
+  },
+  memcachedItemBytes: {
+    flag: 'memcached-item-size',
+    doc: "memcached's item size limit (its -I): larger pages are stored as chunks of at most this size under derived keys, with a manifest at the page key; raw (nginx) entries stay one item, so larger ones are not stored",
+    edge: d(MiB, '1m'),
+  },
   memoryBytes: {
     flag: 'memory',
     doc: 'in-process bytes: the L1 in front of memcached (0: none), or the whole embedded store',

@@ -15,7 +15,7 @@ describe('resolveEdgeOptions', () => {
     expect(o.adminHost).toBe('127.0.0.1');
     expect(o.keyPrefix).toBe('');
     expect(o.format).toBe('envelope');
-    expect(o.maxEntryBytes).toBe(1024 * 1024);
+    expect(o.maxEntryBytes).toBe(8 * 1024 * 1024);
     expect(o.policy.defaultTtlSeconds).toBe(120);
     expect(o.policy.defaultStaleIfErrorSeconds).toBe(3600);
     expect(o.compression).toBe('gzip');

@@ -16,8 +16,10 @@ export interface StoreConfig {
   readonly memoryBytes: number;
   /** Longest an item stays in L1 in front of memcached, in seconds. */
   readonly l1TtlSeconds: number;
-  /** Largest value stored (memcached's item size limit). */
+  /** Largest value stored. */
   readonly maxEntryBytes: number;
+  /** memcached's item size (-I): larger envelope values are chunked; absent: maxEntryBytes (no chunking). */
+  readonly memcachedItemBytes?: number;
 }
 
 export function createStore(config: StoreConfig, metrics?: CacheMetrics): CacheStore {
@@ -29,7 +31,7 @@ export function createStore(config: StoreConfig, metrics?: CacheMetrics): CacheS
     servers: config.memcached,
     timeoutMs: config.memcachedTimeoutMs,
     retryAfterMs: config.memcachedRetryAfterMs,
-    maxItemBytes: config.maxEntryBytes,
+    maxItemBytes: config.memcachedItemBytes ?? config.maxEntryBytes,
     ...m,
   });
   if (config.memoryBytes === 0) return l2;

@@ -2,6 +2,8 @@
 // a circuit breaker per node (breaker.ts), so a dead node costs one call and a hanging one a few timeouts,
 // then is skipped (a miss, a write not made) until a probe finds it answering again. Concurrent reads of a
 // key share one call. Never throws to callers. The memjs client and its workarounds are memjs-adapter.ts's.
+// Envelope values over the item size are written as chunks on the page key's node (chunks.ts).
+import { ENVELOPE_FLAG } from '../entry';
 import { StoreTimeoutError } from '../errors';
 import { componentLogger, RateLimitedLog } from '../logger';
 import { cacheMetrics } from '../metrics';
@@ -11,6 +13,8 @@ import type { ServerAddress } from '../ring';
 import { storedValue } from '../store';
 import type { CacheStore, NodeHealth, StoredValue } from '../store';
 import { NodeBreaker } from './breaker';
+import { CHUNKED_FLAG, chunkBytesFor, chunkKey, decodeManifest, encodeManifest, joinChunks, splitValue } from './chunks';
+import type { Manifest } from './chunks';
 import { createCallTracker, isNotStored, isServerAnswer, MemjsConnection, storeError } from './memjs-adapter';
 import type { Pending } from './memjs-adapter';
 
@@ -22,7 +26,10 @@ export interface MemcachedStoreOptions {
   retryAfterMs?: number;
   /** Timeouts in a row (no success between) that open a node's breaker; connection errors open it at once. Default 3. */
   timeoutsToOpen?: number;
-  /** memcached's item size limit; larger values are not sent. Default 1 MiB (memcached's -I default). */
+  /**
+   * memcached's item size limit (its -I). Default 1 MiB (memcached's default). Envelope values over it are
+   * stored as chunks of at most this size with a manifest at the key; other (raw) values over it are not sent.
+   */
   maxItemBytes?: number;
   metrics?: CacheMetrics;
   now?: () => number;
@@ -56,6 +63,41 @@ class Read implements Pending {
   }
 }
 
+/** The chunk gets of one manifest read, answered into `got` by index; done once all are in or the deadline passes. */
+class ChunkRead {
+  private readonly got: { value: Buffer | null; flags: number }[];
+  private left: number;
+  private done = false;
+  private timer: NodeJS.Timeout | undefined;
+  constructor(
+    readonly read: Read,
+    private readonly manifest: Manifest,
+    readonly flags: number,
+    private readonly deadlineMs: number,
+    private readonly finished: (r: ChunkRead, whole: Buffer | undefined) => void,
+  ) {
+    this.got = new Array<{ value: Buffer | null; flags: number }>(manifest.count);
+    this.left = manifest.count;
+  }
+  start(): void {
+    this.timer = setTimeout(() => this.finish(), this.deadlineMs);
+    const key = this.read.key;
+    for (let i = 0; i < this.manifest.count; i++) {
+      this.read.node.connection.get(chunkKey(key, this.manifest.generation, i), (err, value, flags) => this.answer(i, err, value, flags));
+    }
+  }
+  private answer(i: number, err: Error | null, value: Buffer | null, flags: Buffer | null): void {
+    this.got[i] = { value: err === null ? value : null, flags: flags !== null && flags.length >= 4 ? flags.readUInt32BE(0) : 0 };
+    if (--this.left === 0) this.finish();
+  }
+  private finish(): void {
+    if (this.done) return;
+    this.done = true;
+    clearTimeout(this.timer);
+    this.finished(this, this.left === 0 ? joinChunks(this.manifest, this.got) : undefined);
+  }
+}
+
 function noop(): void {}
 const MISS: Promise<undefined> = Promise.resolve(undefined);
 /** memcached reads expiries above 30 days as a unix time. */
@@ -64,6 +106,7 @@ const MAX_RELATIVE_TTL = 60 * 60 * 24 * 30;
 export function createMemcachedStore(options: MemcachedStoreOptions): CacheStore {
   const timeoutMs = options.timeoutMs ?? 100;
   const maxItemBytes = options.maxItemBytes ?? 1024 * 1024;
+  const chunkBytes = chunkBytesFor(maxItemBytes);
   const metrics = options.metrics ?? cacheMetrics();
   const now = options.now ?? Date.now;
   const breakerOptions = {
@@ -85,6 +128,8 @@ export function createMemcachedStore(options: MemcachedStoreOptions): CacheStore
   const missCounter = metrics.storeOps.labels('l2', 'get', 'miss');
   const tooBig = metrics.notStored.labels('too-large');
   const joined = metrics.storeOps.labels('l2', 'get', 'joined');
+  /** A manifest whose chunks are not all there and intact: a miss. */
+  const chunkMiss = metrics.storeOps.labels('l2', 'get', 'chunk-miss');
   /**
    * Reads on the wire, by key, oldest first. A write from this process drops its key's entry first, so a
    * read that begins after a write never joins one that began before it (it could return the old bytes).
@@ -108,8 +153,61 @@ export function createMemcachedStore(options: MemcachedStoreOptions): CacheStore
       read.resolve(undefined);
       return;
     }
+    const f = flags !== null && flags.length >= 4 ? flags.readUInt32BE(0) : 0;
+    if ((f & CHUNKED_FLAG) !== 0 && (f & ENVELOPE_FLAG) !== 0) {
+      readChunks(read, value, f);
+      return;
+    }
     hitCounter.inc();
-    read.resolve(storedValue(value, flags !== null && flags.length >= 4 ? flags.readUInt32BE(0) : 0));
+    read.resolve(storedValue(value, f));
+  }
+
+  /**
+   * The value a manifest describes: every chunk asked for at once on the page key's node (memjs has no
+   * multi-get, but it writes each get to the socket as it is asked, so they go out together), then checked
+   * (chunks.ts). Anything missing, mismatched, failed or late is a miss, so the page is fetched and stored anew.
+   */
+  function readChunks(read: Read, manifestBytes: Buffer, flags: number): void {
+    const m = decodeManifest(manifestBytes);
+    if (m === undefined) {
+      chunkMiss.inc();
+      read.resolve(undefined);
+      return;
+    }
+    new ChunkRead(read, m, flags, Math.max(4 * timeoutMs, 250), chunksRead).start();
+  }
+
+  function chunksRead(r: ChunkRead, whole: Buffer | undefined): void {
+    if (whole === undefined) {
+      chunkMiss.inc();
+      r.read.resolve(undefined);
+      return;
+    }
+    hitCounter.inc();
+    r.read.resolve(storedValue(whole, r.flags & ~CHUNKED_FLAG));
+  }
+
+  /** Chunks first, then the manifest that points at them, so a reader never finds a manifest before its chunks. */
+  async function writeChunked(key: string, value: Buffer, flags: number, ttlSeconds: number): Promise<boolean | undefined> {
+    const { manifest, chunks } = splitValue(value, chunkBytes);
+    if (manifest.count > 0xffff) {
+      tooBig.inc();
+      return false;
+    }
+    // Routed by the page key: a page's chunks live on its node, so a node lost loses whole pages only.
+    const node = pick(key, 'set');
+    if (node === undefined) return undefined;
+    const expires = expiry(ttlSeconds);
+    try {
+      const written = await Promise.all(chunks.map((c, i) => node.connection.write('set', chunkKey(key, manifest.generation, i), c, manifest.generation, expires)));
+      if (!written.every((w) => w)) return false;
+      const result = await node.connection.write('set', key, encodeManifest(manifest), flags | CHUNKED_FLAG, expires);
+      node.breaker.succeeded();
+      return result === true;
+    } catch (err) {
+      failed(node, 'set', err);
+      return undefined;
+    }
   }
 
   /** The node for a key, or undefined while its breaker is open (the call is skipped at once). */
@@ -157,6 +255,8 @@ export function createMemcachedStore(options: MemcachedStoreOptions): CacheStore
   async function write(op: 'set' | 'add', key: string, value: Buffer, flags: number, ttlSeconds: number): Promise<boolean | undefined> {
     inflight.delete(key);
     if (value.length > maxItemBytes) {
+      // Envelope entries are chunked; raw ones stay one item (nginx reads one item), so they are not stored.
+      if (op === 'set' && (flags & ENVELOPE_FLAG) !== 0) return writeChunked(key, value, flags, ttlSeconds);
       tooBig.inc();
       return false;
     }
