@@ -17,6 +17,8 @@ export interface PurgeOptions {
   readonly keyPrefix?: string;
   /** Deadline of each memcached call, in ms. Default 1000 (purges are not on a request path). */
   readonly memcachedTimeoutMs?: number;
+  /** Mark the pages stale instead of deleting them: an edge reading the same memcached serves them while one refresh runs. Default false. */
+  readonly soft?: boolean;
 }
 
 async function withCache<T>(options: Readonly<PurgeOptions>, fn: (cache: PageCache) => Promise<T>): Promise<T> {
@@ -50,13 +52,13 @@ async function withCache<T>(options: Readonly<PurgeOptions>, fn: (cache: PageCac
  */
 export function purgeUrls(urls: readonly string[], options: Readonly<PurgeOptions>): Promise<number> {
   return withCache(options, function purgeByUrl(cache) {
-    return cache.purgeUrls(urls);
+    return cache.purgeUrls(urls, { soft: options.soft === true });
   });
 }
 
 /** Deletes every page stored with one of these tags (Surrogate-Key or cacheTags()); resolves to how many. */
 export function purgeTags(tags: readonly string[], options: Readonly<PurgeOptions>): Promise<number> {
   return withCache(options, function purgeByTag(cache) {
-    return cache.purgeTags(tags);
+    return cache.purgeTags(tags, { soft: options.soft === true });
   });
 }

@@ -31,12 +31,19 @@ function list(v: unknown): string[] {
   return Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : typeof v === 'string' ? [v] : [];
 }
 
-/** edge-page-cache purge URL... [--tag T...] [--prefix URL...] [--site HOST...] [--admin URL --admin-token T | --memcached host:port,...] */
+/**
+ * edge-page-cache purge URL... [--tag T...] [--prefix URL...] [--site HOST...] [--soft] [--rewarm --edge URL
+ * [--concurrency N]] [--admin URL --admin-token T | --memcached host:port,...]
+ */
 export async function purgeCommand(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<string> {
   const { values, positionals } = args(argv, {
     tag: { type: 'string', multiple: true },
     prefix: { type: 'string', multiple: true },
     site: { type: 'string', multiple: true },
+    soft: { type: 'boolean' },
+    rewarm: { type: 'boolean' },
+    edge: { type: 'string' },
+    concurrency: { type: 'string' },
     admin: { type: 'string' },
     'admin-token': { type: 'string' },
     memcached: { type: 'string' },
@@ -50,6 +57,18 @@ export async function purgeCommand(argv: readonly string[], env: NodeJS.ProcessE
   for (const u of urls) if (!/^https?:\/\//i.test(u)) throw new ConfigError(`purge: '${u}' is not an absolute http(s) URL`);
   // Checked here too, so a mistake is reported before anything is purged (the admin port checks them again).
   const scoped = [...prefixes.map((p) => prefixPurgeTag(p)), ...sites.map((s) => sitePurgeTag(s))];
+  const soft = values.soft === true;
+  const rewarm = values.rewarm === true;
+  if (rewarm && urls.length === 0) throw new ConfigError('purge --rewarm refetches the URLs given: name at least one URL (tags, prefixes and sites list no URLs)');
+  const rewarmEdge = str(values.edge) ?? env.EDGE_URL;
+  if (rewarm && rewarmEdge === undefined) throw new ConfigError('purge --rewarm needs --edge URL (or EDGE_URL): the edge the purged URLs are requested through');
+  const concurrency = values.concurrency === undefined ? 4 : positiveInt('--concurrency', values.concurrency, 64);
+  /** After the purge: each URL requested once through the edge, a few at a time (a soft-purged page then refreshes at once). */
+  async function rewarmed(said: string): Promise<string> {
+    if (!rewarm) return said;
+    const { ok, failed } = await requestAll(urls, rewarmEdge, concurrency);
+    return `${said}\nrewarmed ${ok} of ${urls.length} URL(s)${failed > 0 ? `, ${failed} failed` : ''}`;
+  }
   const memcached = str(values.memcached) ?? env.EDGE_MEMCACHED;
   if (memcached !== undefined && str(values.admin) === undefined) {
     const store = createMemcachedStore({ servers: parseServerList('--memcached', memcached), timeoutMs: 1000 });
@@ -61,9 +80,9 @@ export async function purgeCommand(argv: readonly string[], env: NodeJS.ProcessE
       maxEntryBytes: 1024 * 1024,
     });
     // Prefixes and sites through the automatic tags every stored page carries (src/core/tags.ts).
-    const keys = await cache.purge(urls, [...tags, ...scoped]);
+    const keys = await cache.purge(urls, [...tags, ...scoped], { soft });
     await store.close();
-    return `purged ${keys.length} key(s) in memcached (edges drop their L1 copies within --l1-ttl seconds)`;
+    return rewarmed(`${soft ? 'marked stale' : 'purged'} ${keys.length} key(s) in memcached (edges drop their L1 copies within --l1-ttl seconds)`);
   }
   const admin = str(values.admin) ?? env.EDGE_ADMIN_URL ?? `http://127.0.0.1:${env.EDGE_ADMIN_PORT ?? '9091'}`;
   const token = str(values['admin-token']) ?? env.EDGE_ADMIN_TOKEN;
@@ -71,11 +90,11 @@ export async function purgeCommand(argv: readonly string[], env: NodeJS.ProcessE
   const res = await request(new URL('/purge', admin), {
     method: 'POST',
     headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ urls, tags, ...(prefixes.length > 0 ? { prefixes } : {}), ...(sites.length > 0 ? { sites } : {}) }),
+    body: JSON.stringify({ urls, tags, ...(prefixes.length > 0 ? { prefixes } : {}), ...(sites.length > 0 ? { sites } : {}), ...(soft ? { soft } : {}) }),
   });
   const text = await res.body.text();
   if (res.statusCode !== 200) throw new Error(`purge failed: ${res.statusCode} ${text.trim()}`);
-  return text.trim();
+  return rewarmed(text.trim());
 }
 
 const LOC = /<loc>\s*([^<\s]+)\s*<\/loc>/g;
@@ -101,13 +120,18 @@ export async function warmCommand(argv: readonly string[]): Promise<string> {
     const isIndex = xml.includes('<sitemapindex');
     for (const m of xml.matchAll(LOC)) (isIndex ? queue : pages).push(unescapeXml(m[1]!));
   }
+  const { ok, failed } = await requestAll(pages, edge, concurrency);
+  return `warmed ${ok} of ${pages.length} page(s)${failed > 0 ? `, ${failed} failed` : ''}`;
+}
+
+/** GETs every page (through the edge when given: same path and query, the page's own Host), at most `concurrency` at once. */
+async function requestAll(pages: readonly string[], edge: string | undefined, concurrency: number): Promise<{ ok: number; failed: number }> {
   let ok = 0;
   let failed = 0;
   let next = 0;
   async function run(): Promise<void> {
     while (next < pages.length) {
       const page = new URL(pages[next++]!);
-      // Through the edge when given: same path and query, the page's own Host header.
       const target = edge === undefined ? page : new URL(page.pathname + page.search, edge);
       try {
         const r = await request(target, { headers: { host: page.host } });
@@ -120,7 +144,7 @@ export async function warmCommand(argv: readonly string[]): Promise<string> {
     }
   }
   await Promise.all(Array.from({ length: Math.min(concurrency, pages.length) }, run));
-  return `warmed ${ok} of ${pages.length} page(s)${failed > 0 ? `, ${failed} failed` : ''}`;
+  return { ok, failed };
 }
 
 // What nginx-conf pastes into the config is checked first: a quote, `;`, `{`, `$` or a newline in a flag

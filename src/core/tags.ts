@@ -25,8 +25,12 @@ const HEADS_MAX = 10_000;
 export interface TagIndex {
   /** Adds a stored page's key to the index of each of its tags. */
   index(key: string, tags: readonly string[]): Promise<void>;
-  /** Deletes every page stored with one of these tags, and the tags' indexes; returns the page keys deleted. */
-  purge(tags: readonly string[]): Promise<string[]>;
+  /**
+   * Deletes every page stored with one of these tags, and the tags' indexes; returns the page keys deleted.
+   * With `soft`, each page is handed to it instead (marked stale) and the indexes stay, so a later hard purge
+   * still finds a page whose refresh has not run yet.
+   */
+  purge(tags: readonly string[], soft?: (key: string) => Promise<unknown>): Promise<string[]>;
 }
 
 export function createTagIndex(store: CacheStore, keyPrefix: string, metrics: CacheMetrics): TagIndex {
@@ -80,7 +84,7 @@ export function createTagIndex(store: CacheStore, keyPrefix: string, metrics: Ca
       }
     },
 
-    async purge(tags: readonly string[]): Promise<string[]> {
+    async purge(tags: readonly string[], soft?: (key: string) => Promise<unknown>): Promise<string[]> {
       const out: string[] = [];
       for (const tag of tags) {
         heads.delete(tag);
@@ -96,11 +100,12 @@ export function createTagIndex(store: CacheStore, keyPrefix: string, metrics: Ca
             if (chunk >= head) break;
             continue;
           }
-          await store.delete(ik);
+          if (soft === undefined) await store.delete(ik);
           for (const k of index.value.toString('latin1').split(' ')) if (k.length === 32) keys.add(k);
         }
         for (const key of keys) {
-          await store.delete(key);
+          if (soft === undefined) await store.delete(key);
+          else await soft(key);
           metrics.purged.labels('tag').inc();
           out.push(key);
         }

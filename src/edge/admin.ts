@@ -10,6 +10,7 @@ import { adminMetrics } from '../core/metrics';
 import { GuessLimit, isAdminHost, SiteTokens, tokenDigest, tokenMatches } from './admin-auth';
 import { splitUrl } from '../core/key';
 import { prefixPurgeTag, sitePurgeTag } from '../core/tags';
+import type { PurgeOptions } from '../core/cache';
 import type { GuessLimitOptions } from './admin-auth';
 import type { NodeHealth } from '../core/store';
 import { healthCode, healthStatus } from './health';
@@ -48,7 +49,8 @@ export interface StatsReport {
 export interface AdminBackend {
   health(): Promise<HealthReport>;
   metrics(): Promise<{ contentType: string; body: string }>;
-  purge(urls: readonly string[], tags: readonly string[]): Promise<number>;
+  /** soft: the pages are marked stale instead of deleted (served at once while one refresh runs). */
+  purge(urls: readonly string[], tags: readonly string[], options?: PurgeOptions): Promise<number>;
   stats(): Promise<StatsReport>;
   /** Re-reads the configuration and replaces the workers (absent: the edge cannot reload). */
   reload?(): Promise<ReloadReport>;
@@ -260,7 +262,8 @@ export function createAdminServer(options: AdminOptions, backend: AdminBackend):
       } catch {
         return json(res, 400, { error: 'body must be JSON: {"urls": [...], "tags": [...]}' });
       }
-      const obj = (typeof parsed === 'object' && parsed !== null ? parsed : {}) as { urls?: unknown; tags?: unknown; prefixes?: unknown; sites?: unknown };
+      const obj = (typeof parsed === 'object' && parsed !== null ? parsed : {}) as { urls?: unknown; tags?: unknown; prefixes?: unknown; sites?: unknown; soft?: unknown };
+      if (obj.soft !== undefined && typeof obj.soft !== 'boolean') return json(res, 400, { error: 'soft must be true or false' });
       const urls = stringArray(obj.urls);
       const tags = stringArray(obj.tags);
       const prefixes = stringArray(obj.prefixes);
@@ -285,8 +288,9 @@ export function createAdminServer(options: AdminOptions, backend: AdminBackend):
           sites.find((s) => s.toLowerCase() !== site);
         if (foreign !== undefined) return json(res, 403, { error: `this token purges only ${site}, not ${foreign}` });
       }
-      const purged = await backend.purge(urls, scoped.length === 0 ? tags : [...tags, ...scoped]);
-      log.info({ urls: urls.length, tags: tags.length, prefixes: prefixes.length, sites: sites.length, site, purged }, 'purge');
+      const soft = obj.soft === true;
+      const purged = await backend.purge(urls, scoped.length === 0 ? tags : [...tags, ...scoped], { soft });
+      log.info({ urls: urls.length, tags: tags.length, prefixes: prefixes.length, sites: sites.length, site, soft, purged }, 'purge');
       return json(res, 200, { purged });
     }
     if (!open && !authorized) return json(res, 401, { error: 'missing or wrong bearer token' });

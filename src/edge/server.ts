@@ -7,7 +7,7 @@ import http from 'node:http';
 import type { Socket } from 'node:net';
 import type { Registry } from 'prom-client';
 import { pageCacheFor } from '../core/cache';
-import type { PageCache } from '../core/cache';
+import type { PageCache, PurgeOptions } from '../core/cache';
 import { createSingleFlight } from '../core/coalesce';
 import { accessLogger, componentLogger } from '../core/logger';
 import { cacheMetrics } from '../core/metrics';
@@ -49,8 +49,8 @@ export interface EdgeServer {
   /** Stops accepting, waits for in-flight requests up to drainTimeoutMs, then closes everything. */
   close(): Promise<void>;
   health(): { draining: boolean; origins: readonly OriginHealth[]; memcached: readonly NodeHealth[] };
-  /** Applies a purge here (all tiers of this process's store); resolves with the keys deleted. */
-  purge(urls: readonly string[], tags: readonly string[]): Promise<string[]>;
+  /** Applies a purge here (all tiers of this process's store); resolves with the keys deleted (or, soft, marked stale). */
+  purge(urls: readonly string[], tags: readonly string[], options?: PurgeOptions): Promise<string[]>;
   /** Drops keys from this process's in-process tier only (a purge made through another worker). */
   evictLocal(keys: readonly string[]): void;
   /**
@@ -247,8 +247,8 @@ export function createEdgeServer(input: Readonly<EdgeOptions> | ResolvedEdgeOpti
     health() {
       return { draining: ctx.draining, origins: origins.health(), memcached: opts.store.memcached.length > 0 ? store.health() : [] };
     },
-    async purge(urls, tags): Promise<string[]> {
-      return cache.purge(urls, tags);
+    async purge(urls, tags, options): Promise<string[]> {
+      return cache.purge(urls, tags, options);
     },
     evictLocal(keys): void {
       for (const key of keys) store.evictLocal(key);
@@ -285,8 +285,8 @@ export function localAdminBackend(edge: EdgeServer): AdminBackend {
     async metrics() {
       return { contentType: edge.registry.contentType, body: await edge.registry.metrics() };
     },
-    async purge(urls, tags) {
-      return (await edge.purge(urls, tags)).length;
+    async purge(urls, tags, options) {
+      return (await edge.purge(urls, tags, options)).length;
     },
     async stats() {
       return { requests: await requestCounts(edge.registry) };
