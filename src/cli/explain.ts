@@ -118,7 +118,7 @@ function storedText(label: string, v: StoredView | null | { error: string } | un
     `  ${label.padEnd(10)}${v.state}, status ${v.status}, age ${v.ageSeconds} s, ${left} (ttl ${v.ttlSeconds} s, ` +
     `stale-while-revalidate ${v.staleWhileRevalidateSeconds} s, stale-if-error ${v.staleIfErrorSeconds} s)\n` +
     `  ${''.padEnd(10)}${v.format}, ${v.encoding}, ${v.contentType ?? 'no content-type'}, ${v.bytes} bytes stored (body ${v.bodyBytes}), ` +
-    `${v.variants} variant, tags: ${v.tags.length > 0 ? v.tags.join(' ') : 'none'}` +
+    `${v.variants} variant${v.variants === 1 ? '' : 's'}${v.varyOn === undefined ? '' : ` (Vary: ${v.varyOn.join(', ')})`}, tags: ${v.tags.length > 0 ? v.tags.join(' ') : 'none'}` +
     `${v.expiresInSeconds >= 0 ? `, memcached drops it in about ${v.expiresInSeconds} s` : ''}\n`
   );
 }

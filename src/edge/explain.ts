@@ -18,6 +18,7 @@ import { Registry } from 'prom-client';
 import { cacheMetrics } from '../core/metrics';
 import type { CacheStore, StoredValue } from '../core/store';
 import { createMemcachedStore } from '../core/stores/memcached';
+import { readVariantIndex, variantKey } from '../core/variants';
 import type { ResolvedEdgeOptions } from './options';
 import type { Origins } from './origins';
 
@@ -52,8 +53,16 @@ export interface StoredView {
   /** Bytes of the stored value (what memcached holds) and of the body in it. */
   readonly bytes: number;
   readonly bodyBytes: number;
-  /** Variants under this key: this cache stores one (the cookie-less one; Accept-Encoding is decoded per client). */
+  /**
+   * Variants under this key: 1 for an ordinary page (Accept-Encoding is decoded per client, Cookie pages are
+   * the cookie-less variant); for a page with Vary, how many the variant index lists, this view being the
+   * variant this request selects.
+   */
   readonly variants: number;
+  /** The Vary names the variants are keyed by (a page with Vary only). */
+  readonly varyOn?: readonly string[];
+  /** The secondary key of this request's variant (a page with Vary only). */
+  readonly variantKey?: string;
 }
 
 export interface OriginView {
@@ -111,6 +120,27 @@ export interface ExplainSources {
 /** Response headers shown (the ones store decisions read), so the report stays short. */
 const SHOWN_HEADERS = ['cache-control', 'edge-cache-control', 'cdn-cache-control', 'surrogate-control', 'expires', 'age', 'vary', 'set-cookie',
   'content-type', 'content-encoding', 'content-length', 'etag', 'last-modified', 'surrogate-key'];
+
+/**
+ * What a tier holds for this request: the entry at the key, or, when that is a variant index (Vary), the
+ * variant this request's headers select; null when absent.
+ */
+async function readTier(
+  read: (key: string) => StoredValue | undefined | Promise<StoredValue | undefined>,
+  key: string,
+  headers: IncomingHttpHeaders,
+  src: ExplainSources,
+  now: number,
+): Promise<StoredView | null> {
+  const v = await read(key);
+  if (v === undefined) return null;
+  const index = readVariantIndex(decodeEntry(v.value, v.flags, src.raw));
+  if (index === undefined) return view(v, src, now);
+  const vk = variantKey(key, index, headers);
+  const variant = await read(vk);
+  if (variant === undefined) return null;
+  return { ...view(variant, src, now), variants: index.keys.length, varyOn: index.names, variantKey: vk };
+}
 
 function view(v: StoredValue, src: ExplainSources, now: number): StoredView {
   const e = decodeEntry(v.value, v.flags, src.raw);
@@ -174,13 +204,15 @@ export async function explainUrl(q: ExplainQuery, src: ExplainSources): Promise<
 
   const stored: { l1?: StoredView | null; memcached?: StoredView | null | { error: string } } = {};
   if (src.l1 !== undefined) {
-    const v = src.l1(key);
-    stored.l1 = v === undefined ? null : view(v, src, now);
+    try {
+      stored.l1 = await readTier(src.l1, key, parsed, src, now);
+    } catch {
+      stored.l1 = null;
+    }
   }
   if (src.l2 !== undefined) {
     try {
-      const v = await src.l2(key);
-      stored.memcached = v === undefined ? null : view(v, src, now);
+      stored.memcached = await readTier(src.l2, key, parsed, src, now);
     } catch (err) {
       stored.memcached = { error: errorText(err) };
     }

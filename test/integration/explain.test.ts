@@ -20,7 +20,8 @@ beforeAll(async () => {
   adminUrl = `http://127.0.0.1:${await admin.listen()}`;
   s.o.script('/stored', { headers: { 'cache-control': 'max-age=300', 'surrogate-key': 'news front', 'content-type': 'text/html' }, body: 'stored page' });
   s.o.script('/cookie', { headers: { 'cache-control': 'max-age=300', 'set-cookie': 'sid=1' }, body: 'cookie page' });
-  s.o.script('/private', { headers: { 'cache-control': 'private, max-age=300', 'set-cookie': 'sid=2', vary: 'User-Agent' }, body: 'private page' });
+  s.o.script('/private', { headers: { 'cache-control': 'private, max-age=300', 'set-cookie': 'sid=2', vary: '*' }, body: 'private page' });
+  s.o.script('/lang', (req) => ({ headers: { 'cache-control': 'max-age=300', vary: 'Accept-Language' }, body: `page in ${String(req.headers['accept-language'])}` }));
   s.o.script('/big', { headers: { 'cache-control': 'max-age=300', 'content-type': 'application/octet-stream' }, body: Buffer.alloc(100_000, 7) });
 });
 afterAll(async () => {
@@ -61,9 +62,21 @@ describe('explain', () => {
     expect(r.verdict).toBe("MISS: not stored now; the origin's answer now (200) would not be stored: set-cookie");
   });
 
-  it('a private page lists every reason (private, Set-Cookie, Vary), not only the first', async () => {
+  it('a private page lists every reason (private, Set-Cookie, Vary: *), not only the first', async () => {
     const r = await explain('http://example.com/private', '--fetch');
     expect(r.origin).toMatchObject({ wouldStore: false, reasons: ['private', 'set-cookie', 'vary'] });
+  });
+
+  it('a page with Vary: the variant the request selects, and how many the index holds', async () => {
+    await s.e.get('/lang', { 'accept-language': 'fr' });
+    await s.e.get('/lang', { 'accept-language': 'de' });
+    const variants = async (): Promise<number> => ((await explain('http://example.com/lang', '--header', 'Accept-Language: fr')).stored.memcached as { variants?: number } | null)?.variants ?? 0;
+    await waitUntil('both variants stored', async () => (await variants()) === 2);
+    const fr = await explain('http://example.com/lang', '--header', 'Accept-Language: fr');
+    expect(fr.stored.memcached).toMatchObject({ state: 'fresh', variants: 2, varyOn: ['accept-language'], bodyBytes: 'page in fr'.length });
+    const none = await explain('http://example.com/lang', '--header', 'Accept-Language: it');
+    expect(none.stored.memcached).toBeNull();
+    expect(none.verdict).toMatch(/^MISS/);
   });
 
   it('a page over --max-entry-size is too-large', async () => {
