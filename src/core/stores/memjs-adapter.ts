@@ -2,6 +2,7 @@
 // serializer hook writes ours), it splits 'host:port' on ':' (IPv6), it reports memcached's status answers
 // as Errors told apart only by their text, and it forgets calls when a connection closes cleanly (every
 // call is tracked here and given up by a sweep). Routing and the breaker are memcached.ts's.
+import type { Socket } from 'node:net';
 import memjs from 'memjs';
 import { StoreTimeoutError, StoreUnavailableError, toError } from '../errors';
 import type { ServerAddress } from '../ring';
@@ -121,6 +122,28 @@ export function createCallTracker(timeoutMs: number): CallTracker {
   };
 }
 
+/** The part of memjs's Server this adapter reaches into. */
+interface MemjsServer {
+  host: string;
+  _socket?: Socket;
+  sock(sasl: boolean, go: (socket: Socket) => void): void;
+}
+
+/**
+ * memjs leaves Nagle's algorithm on: a small request written while an earlier one is unacknowledged waits
+ * for its ACK, which the kernel may delay by up to 40 ms. A miss makes several calls in a row (get, lock
+ * add, set, tag appends, lock delete), so misses waited on the network with the CPU idle (1,300 misses/s
+ * against an origin doing 14,000, 68 % idle in the profile). Every socket memjs opens gets TCP_NODELAY.
+ */
+function noDelay(server: MemjsServer): void {
+  const sock = server.sock;
+  server.sock = function sockNoDelay(this: MemjsServer, sasl: boolean, go: (socket: Socket) => void): void {
+    const fresh = this._socket === undefined;
+    sock.call(this, sasl, go);
+    if (fresh) this._socket?.setNoDelay(true);
+  };
+}
+
 export type GetCallback = (err: Error | null, value: Buffer | null, flags: Buffer | null) => void;
 
 /** One memcached node through its own memjs client; writes are tracked, a get is the caller's to watch. */
@@ -141,8 +164,11 @@ export class MemjsConnection {
       serializer: FLAG_SERIALIZER,
     } as memjs.ClientOptions);
     // memjs parses 'host:port' by splitting on ':', which breaks IPv6: set the server's host directly.
-    const server = (this.client as unknown as { servers: { host: string }[] }).servers[0];
-    if (server) server.host = address.host;
+    const server = (this.client as unknown as { servers: MemjsServer[] }).servers[0];
+    if (server) {
+      server.host = address.host;
+      noDelay(server);
+    }
   }
 
   /**
