@@ -8,6 +8,8 @@ import { ConfigError } from '../core/errors';
 import { memcachedGzipFlag, positiveInt } from '../core/options';
 import { parseServerList } from '../core/ring';
 import { createMemcachedStore } from '../core/stores/memcached';
+import { createProgress } from './progress';
+import type { Progress } from './progress';
 import { prefixPurgeTag, sitePurgeTag } from '../core/tags';
 import { readFileSync } from 'node:fs';
 import { compileRules, nginxIncompatibility } from '../core/rules';
@@ -41,6 +43,7 @@ export async function purgeCommand(argv: readonly string[], env: NodeJS.ProcessE
     prefix: { type: 'string', multiple: true },
     site: { type: 'string', multiple: true },
     soft: { type: 'boolean' },
+    all: { type: 'boolean' },
     rewarm: { type: 'boolean' },
     edge: { type: 'string' },
     concurrency: { type: 'string' },
@@ -53,7 +56,9 @@ export async function purgeCommand(argv: readonly string[], env: NodeJS.ProcessE
   const tags = list(values.tag);
   const prefixes = list(values.prefix);
   const sites = list(values.site);
-  if (urls.length + tags.length + prefixes.length + sites.length === 0) throw new ConfigError('purge needs at least one URL, --tag TAG, --prefix URL or --site HOST');
+  const all = values.all === true;
+  if (!all && urls.length + tags.length + prefixes.length + sites.length === 0) throw new ConfigError('purge needs at least one URL, --tag TAG, --prefix URL, --site HOST or --all');
+  if (all && values.soft === true) throw new ConfigError('purge --all is a hard purge (a new global version): it cannot be --soft');
   for (const u of urls) if (!/^https?:\/\//i.test(u)) throw new ConfigError(`purge: '${u}' is not an absolute http(s) URL`);
   // Checked here too, so a mistake is reported before anything is purged (the admin port checks them again).
   const scoped = [...prefixes.map((p) => prefixPurgeTag(p)), ...sites.map((s) => sitePurgeTag(s))];
@@ -66,7 +71,7 @@ export async function purgeCommand(argv: readonly string[], env: NodeJS.ProcessE
   /** After the purge: each URL requested once through the edge, a few at a time (a soft-purged page then refreshes at once). */
   async function rewarmed(said: string): Promise<string> {
     if (!rewarm) return said;
-    const { ok, failed } = await requestAll(urls, rewarmEdge, concurrency);
+    const { ok, failed } = await requestAll(urls, rewarmEdge, concurrency, createProgress('rewarm', urls.length));
     return `${said}\nrewarmed ${ok} of ${urls.length} URL(s)${failed > 0 ? `, ${failed} failed` : ''}`;
   }
   const memcached = str(values.memcached) ?? env.EDGE_MEMCACHED;
@@ -80,21 +85,51 @@ export async function purgeCommand(argv: readonly string[], env: NodeJS.ProcessE
       maxEntryBytes: 1024 * 1024,
     });
     // Prefixes and sites through the automatic tags every stored page carries (src/core/tags.ts).
-    const keys = await cache.purge(urls, [...tags, ...scoped], { soft });
+    let count = 0;
+    const progress = createProgress('purge', urls.length);
+    for (const [i, batch] of batches(urls).entries()) {
+      count += (await cache.purge(batch, i === 0 ? [...tags, ...scoped] : [], { soft })).length;
+      progress.tick(true, batch.length);
+    }
+    progress.finish();
     await store.close();
-    return rewarmed(`${soft ? 'marked stale' : 'purged'} ${keys.length} key(s) in memcached (edges drop their L1 copies within --l1-ttl seconds)`);
+    return rewarmed(`${soft ? 'marked stale' : 'purged'} ${count} key(s) in memcached (edges drop their L1 copies within --l1-ttl seconds)`);
   }
   const admin = str(values.admin) ?? env.EDGE_ADMIN_URL ?? `http://127.0.0.1:${env.EDGE_ADMIN_PORT ?? '9091'}`;
   const token = str(values['admin-token']) ?? env.EDGE_ADMIN_TOKEN;
   if (token === undefined) throw new ConfigError('purge through the admin port needs --admin-token (or EDGE_ADMIN_TOKEN)');
-  const res = await request(new URL('/purge', admin), {
-    method: 'POST',
-    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ urls, tags, ...(prefixes.length > 0 ? { prefixes } : {}), ...(sites.length > 0 ? { sites } : {}), ...(soft ? { soft } : {}) }),
-  });
-  const text = await res.body.text();
-  if (res.statusCode !== 200) throw new Error(`purge failed: ${res.statusCode} ${text.trim()}`);
-  return rewarmed(text.trim());
+  // Many URLs go in batches (one POST each, the tags, prefixes and sites with the first), so a bar can move
+  // and no body nears the admin port's 64 KiB limit.
+  const all = batches(urls);
+  const progress = createProgress('purge', urls.length);
+  let text = '';
+  let purged = 0;
+  for (const [i, batch] of all.entries()) {
+    const first = i === 0;
+    const res = await request(new URL('/purge', admin), {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ urls: batch, tags: first ? tags : [], ...(first && prefixes.length > 0 ? { prefixes } : {}), ...(first && sites.length > 0 ? { sites } : {}), ...(soft ? { soft } : {}) }),
+    });
+    text = (await res.body.text()).trim();
+    if (res.statusCode !== 200) {
+      progress.finish();
+      throw new Error(`purge failed: ${res.statusCode} ${text}${i > 0 ? ` (after ${i * PURGE_BATCH} of ${urls.length} URLs)` : ''}`);
+    }
+    purged += (JSON.parse(text) as { purged?: number }).purged ?? 0;
+    progress.tick(true, batch.length);
+  }
+  progress.finish();
+  return rewarmed(all.length > 1 ? JSON.stringify({ ...(JSON.parse(text) as object), purged }) : text);
+}
+
+/** URLs per purge call (a POST to the admin port, or one pass in memcached). */
+const PURGE_BATCH = 500;
+
+function batches(urls: readonly string[]): string[][] {
+  const out: string[][] = [];
+  for (let i = 0; i < urls.length; i += PURGE_BATCH) out.push(urls.slice(i, i + PURGE_BATCH));
+  return out.length === 0 ? [[]] : out;
 }
 
 const LOC = /<loc>\s*([^<\s]+)\s*<\/loc>/g;
@@ -120,12 +155,12 @@ export async function warmCommand(argv: readonly string[]): Promise<string> {
     const isIndex = xml.includes('<sitemapindex');
     for (const m of xml.matchAll(LOC)) (isIndex ? queue : pages).push(unescapeXml(m[1]!));
   }
-  const { ok, failed } = await requestAll(pages, edge, concurrency);
+  const { ok, failed } = await requestAll(pages, edge, concurrency, createProgress('warm', pages.length));
   return `warmed ${ok} of ${pages.length} page(s)${failed > 0 ? `, ${failed} failed` : ''}`;
 }
 
 /** GETs every page (through the edge when given: same path and query, the page's own Host), at most `concurrency` at once. */
-async function requestAll(pages: readonly string[], edge: string | undefined, concurrency: number): Promise<{ ok: number; failed: number }> {
+async function requestAll(pages: readonly string[], edge: string | undefined, concurrency: number, progress: Progress): Promise<{ ok: number; failed: number }> {
   let ok = 0;
   let failed = 0;
   let next = 0;
@@ -138,12 +173,15 @@ async function requestAll(pages: readonly string[], edge: string | undefined, co
         await r.body.dump();
         if (r.statusCode < 400) ok++;
         else failed++;
+        progress.tick(r.statusCode < 400);
       } catch {
         failed++;
+        progress.tick(false);
       }
     }
   }
   await Promise.all(Array.from({ length: Math.min(concurrency, pages.length) }, run));
+  progress.finish();
   return { ok, failed };
 }
 
