@@ -34,7 +34,7 @@ function list(v: unknown): string[] {
 }
 
 /**
- * edge-page-cache purge URL... [--tag T...] [--prefix URL...] [--site HOST...] [--soft] [--rewarm --edge URL
+ * edge-page-cache purge URL... [--tag T...] [--prefix URL...] [--site HOST...] [--all] [--soft] [--rewarm --edge URL
  * [--concurrency N]] [--admin URL --admin-token T | --memcached host:port,...]
  */
 export async function purgeCommand(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<string> {
@@ -56,9 +56,9 @@ export async function purgeCommand(argv: readonly string[], env: NodeJS.ProcessE
   const tags = list(values.tag);
   const prefixes = list(values.prefix);
   const sites = list(values.site);
-  const all = values.all === true;
-  if (!all && urls.length + tags.length + prefixes.length + sites.length === 0) throw new ConfigError('purge needs at least one URL, --tag TAG, --prefix URL, --site HOST or --all');
-  if (all && values.soft === true) throw new ConfigError('purge --all is a hard purge (a new global version): it cannot be --soft');
+  const everything = values.all === true;
+  if (!everything && urls.length + tags.length + prefixes.length + sites.length === 0) throw new ConfigError('purge needs at least one URL, --tag TAG, --prefix URL, --site HOST or --all');
+  if (everything && values.soft === true) throw new ConfigError('purge --all is a hard purge (a new global version): it cannot be --soft');
   for (const u of urls) if (!/^https?:\/\//i.test(u)) throw new ConfigError(`purge: '${u}' is not an absolute http(s) URL`);
   // Checked here too, so a mistake is reported before anything is purged (the admin port checks them again).
   const scoped = [...prefixes.map((p) => prefixPurgeTag(p)), ...sites.map((s) => sitePurgeTag(s))];
@@ -88,7 +88,7 @@ export async function purgeCommand(argv: readonly string[], env: NodeJS.ProcessE
     let count = 0;
     const progress = createProgress('purge', urls.length);
     for (const [i, batch] of batches(urls).entries()) {
-      count += (await cache.purge(batch, i === 0 ? [...tags, ...scoped] : [], { soft })).length;
+      count += (await cache.purge(batch, i === 0 ? [...tags, ...scoped] : [], { soft, all: i === 0 && everything })).length;
       progress.tick(true, batch.length);
     }
     progress.finish();
@@ -109,7 +109,7 @@ export async function purgeCommand(argv: readonly string[], env: NodeJS.ProcessE
     const res = await request(new URL('/purge', admin), {
       method: 'POST',
       headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ urls: batch, tags: first ? tags : [], ...(first && prefixes.length > 0 ? { prefixes } : {}), ...(first && sites.length > 0 ? { sites } : {}), ...(soft ? { soft } : {}) }),
+      body: JSON.stringify({ urls: batch, tags: first ? tags : [], ...(first && prefixes.length > 0 ? { prefixes } : {}), ...(first && sites.length > 0 ? { sites } : {}), ...(soft ? { soft } : {}), ...(first && everything ? { all: true } : {}) }),
     });
     text = (await res.body.text()).trim();
     if (res.statusCode !== 200) {

@@ -14,7 +14,7 @@ const USAGE = `usage: edge-page-cache <command> [flags]
 commands:
   serve        run the edge server (edge-page-cache serve --help for its flags)
   reload       reload a running edge through its admin port: reload --admin URL [--token T] (or send SIGHUP)
-  purge        purge URL... [--tag TAG...] [--prefix URL...] [--site HOST...] [--soft] [--rewarm --edge URL]
+  purge        purge URL... [--tag TAG...] [--prefix URL...] [--site HOST...] [--all] [--soft] [--rewarm --edge URL]
                through --admin URL --admin-token T, or --memcached host:port,...
   explain      explain URL... [--admin URL | --memcached host:port,...] [--fetch] [--json] [--method M] [--header 'N: v']:
                key, node, what L1 and memcached hold, and with --fetch every reason the origin's answer is not stored

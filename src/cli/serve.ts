@@ -28,7 +28,7 @@ import { flagLabel, serveOptionsFromArgv } from './flags';
 import { replaceWorkers, restartOnlyChanges } from './reload';
 
 type ToWorker =
-  | { epc: 'purge'; id: number; urls: string[]; tags: string[]; soft?: boolean }
+  | { epc: 'purge'; id: number; urls: string[]; tags: string[]; soft?: boolean; all?: boolean }
   | { epc: 'evict'; id: number; keys: string[] }
   | { epc: 'health'; id: number }
   | { epc: 'stats'; id: number }
@@ -147,7 +147,7 @@ function worker(opts: ResolvedEdgeOptions): Promise<void> {
         take(msg.id, (handle ?? undefined) as ConnectionHandle | undefined);
         break;
       case 'purge':
-        edge.purge(msg.urls, msg.tags, { soft: msg.soft === true }).then(reply, () => reply([]));
+        edge.purge(msg.urls, msg.tags, { soft: msg.soft === true, all: msg.all === true }).then(reply, () => reply([]));
         break;
       case 'evict':
         edge.evictLocal(msg.keys);
@@ -315,15 +315,16 @@ async function primary(first: ResolvedEdgeOptions, firstInput: EdgeOptions, rere
     },
     async purge(urls, tags, options) {
       const soft = options?.soft === true;
+      const all = options?.all === true;
       if (opts.store.memcached.length > 0) {
         // One worker deletes from memcached (and learns the tagged keys); every worker then drops its L1 copies.
-        const [keys = []] = (await ask(serving().slice(0, 1), (id) => ({ epc: 'purge', id, urls: [...urls], tags: [...tags], soft }))) as string[][];
+        const [keys = []] = (await ask(serving().slice(0, 1), (id) => ({ epc: 'purge', id, urls: [...urls], tags: [...tags], soft, all }))) as string[][];
         await ask(workers(), (id) => ({ epc: 'evict', id, keys }));
         return keys.length;
       }
       // Embedded store: each worker holds its own cache, so each purges its own.
-      const all = (await ask(workers(), (id) => ({ epc: 'purge', id, urls: [...urls], tags: [...tags], soft }))) as string[][];
-      return Math.max(0, ...all.map((k) => k.length));
+      const each = (await ask(workers(), (id) => ({ epc: 'purge', id, urls: [...urls], tags: [...tags], soft, all }))) as string[][];
+      return Math.max(0, ...each.map((k) => k.length));
     },
     async stats() {
       const all = (await ask(workers(), (id) => ({ epc: 'stats', id }))) as Record<string, number>[];

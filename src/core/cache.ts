@@ -15,6 +15,7 @@ import type { CacheMetrics } from './metrics';
 import type { CacheStore, StoredValue } from './store';
 import { createTagIndex } from './tags';
 import { softPurged } from './soft-purge';
+import { createGenerations, plainTags } from './generations';
 
 // tags.ts owns these; re-exported because test/integration/tags.test.ts and middleware-purge.test.ts import them from here.
 export { tagHeadKey, tagIndexKey } from './tags';
@@ -29,6 +30,8 @@ export interface PageCacheOptions {
   /** Seconds memcached keeps an entry with a validator past its stale windows, to revalidate it (0: none). */
   readonly keepSeconds?: number;
   readonly metrics?: CacheMetrics;
+  /** How long this process uses a purge version without reading it again, ms (the --l1-ttl; 2000). */
+  readonly versionTtlMs?: number;
 }
 
 export interface PageCache {
@@ -67,11 +70,15 @@ export interface PageCache {
   purgeTags(tags: readonly string[], options?: PurgeOptions): Promise<number>;
   /** Both at once, returning the keys deleted (so other processes can drop their L1 copies). */
   purge(urls: readonly string[], tags: readonly string[], options?: PurgeOptions): Promise<string[]>;
+  /** Every page stored so far becomes a miss (a new global version, generations.ts); no key is listed or deleted. */
+  purgeAll(): Promise<void>;
 }
 
 /** How a purge leaves its pages: deleted (default), or with soft marked stale, served while one refresh runs. */
 export interface PurgeOptions {
   readonly soft?: boolean;
+  /** Also every page stored so far (a new global version): purge() and the admin port's {"all": true}. */
+  readonly all?: boolean;
 }
 
 const SAME_BYTES_LIMIT = 64 * 1024;
@@ -97,6 +104,9 @@ export function pageCacheFor(store: CacheStore, o: PageCacheSettings, metrics: C
     raw: { defaultContentType: o.defaultContentType, gzipFlag: o.gzipFlag, ttlSeconds: o.policy.defaultTtlSeconds },
     maxEntryBytes: o.maxEntryBytes,
     keepSeconds: o.policy.keepSeconds ?? OPTION_TABLE.keep.edge.value,
+    // Versions are re-read as often as an L1 copy of a page is (--l1-ttl): the middleware's resolved
+    // options have it at the top, the edge's under store (both validated numbers; read here, once).
+    versionTtlMs: 1000 * Number((o as { l1TtlSeconds?: number }).l1TtlSeconds ?? (o as { store?: { l1TtlSeconds?: number } }).store?.l1TtlSeconds ?? OPTION_TABLE.l1TtlSeconds.edge.value),
     metrics,
   });
 }
@@ -120,6 +130,8 @@ export function createPageCache(options: PageCacheOptions): PageCache {
   }
   const stored = metrics.stored.labels(store.kind === 'memory' ? 'l1' : 'l2');
   const tagIndex = createTagIndex(store, keyPrefix, metrics);
+  // Purge by tag, site, prefix or everything holds through evicted indexes: pages carry a version stamp.
+  const generations = createGenerations(store, keyPrefix, options.versionTtlMs ?? 2000);
 
   // Values read from memcached arrive as new Buffers each time. For small ones, the last decoded entry
   // per key is kept with its bytes: when memcached returns the same bytes (one memcmp), that entry is
@@ -171,11 +183,20 @@ export function createPageCache(options: PageCacheOptions): PageCache {
     },
     getSync(key: string): CacheEntry | undefined {
       const v = store.getSync(key);
-      return v === undefined ? undefined : decoded(key, v);
+      if (v === undefined) return undefined;
+      const e = decoded(key, v);
+      // A page stored under versions a purge has replaced is a miss; undefined (versions to read from
+      // memcached first) sends the caller to get(), which reads them in one round trip.
+      return e !== undefined && generations.currentSync(e, Date.now()) === true ? e : undefined;
     },
     async get(key: string): Promise<CacheEntry | undefined> {
       const v = await store.get(key);
-      return v === undefined ? undefined : decoded(key, v);
+      if (v === undefined) return undefined;
+      const e = decoded(key, v);
+      if (e === undefined) return undefined;
+      const now = Date.now();
+      const sync = generations.currentSync(e, now);
+      return (sync ?? (await generations.current(e, now))) ? e : undefined;
     },
     async put(key: string, entry: CacheEntry): Promise<boolean> {
       if (format === 'raw' && !fitsRaw(entry)) {
@@ -184,6 +205,9 @@ export function createPageCache(options: PageCacheOptions): PageCache {
         rawMismatch.inc();
         return false;
       }
+      // Stamped with the versions now (its tags' and the global one), so a later purge holds without its index.
+      const tags = plainTags(entry.tags);
+      if (format === 'envelope' && tags.length > 0) entry = await generations.stamp(entry);
       const { value, flags } = encodeEntry(entry, format, raw.gzipFlag);
       if (value.length > maxEntryBytes) {
         tooLarge.inc();
@@ -199,7 +223,7 @@ export function createPageCache(options: PageCacheOptions): PageCache {
       const ok = await store.set(key, value, flags, lifetime);
       if (ok) {
         stored.inc();
-        if (entry.tags.length > 0) await tagIndex.index(key, entry.tags);
+        if (tags.length > 0) await tagIndex.index(key, tags);
       }
       return ok;
     },
@@ -250,11 +274,16 @@ export function createPageCache(options: PageCacheOptions): PageCache {
       return (await purgeUrlKeys(urls, options?.soft === true)).length;
     },
     async purgeTags(tags: readonly string[], options?: PurgeOptions): Promise<number> {
-      return (await tagIndex.purge(tags, options?.soft === true ? softPurge : undefined)).length;
+      return (await purgeTagKeys(tags, options?.soft === true)).length;
     },
     async purge(urls: readonly string[], tags: readonly string[], options?: PurgeOptions): Promise<string[]> {
       const soft = options?.soft === true;
-      return [...(await purgeUrlKeys(urls, soft)), ...(await tagIndex.purge(tags, soft ? softPurge : undefined))];
+      if (options?.all === true) await cache.purgeAll();
+      return [...(await purgeUrlKeys(urls, soft)), ...(await purgeTagKeys(tags, soft))];
+    },
+    purgeAll(): Promise<void> {
+      metrics.purged.labels('tag').inc();
+      return generations.bump('all');
     },
   };
 
@@ -266,6 +295,16 @@ export function createPageCache(options: PageCacheOptions): PageCache {
     const stale = softPurged(entry, Date.now());
     if (stale === undefined) await cache.delete(key);
     else if (!(await cache.put(key, stale))) await cache.delete(key);
+  }
+
+  /**
+   * A hard tag purge sets new versions first (every page stamped with the old ones is a miss, whatever the
+   * indexes still hold), then deletes the pages its indexes list; a soft one marks those pages stale.
+   */
+  async function purgeTagKeys(tags: readonly string[], soft: boolean): Promise<string[]> {
+    if (tags.length === 0) return [];
+    if (!soft) await generations.bump(tags);
+    return tagIndex.purge(tags, soft ? softPurge : undefined);
   }
 
   async function purgeUrlKeys(urls: readonly string[], soft = false): Promise<string[]> {

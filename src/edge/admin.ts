@@ -262,13 +262,15 @@ export function createAdminServer(options: AdminOptions, backend: AdminBackend):
       } catch {
         return json(res, 400, { error: 'body must be JSON: {"urls": [...], "tags": [...]}' });
       }
-      const obj = (typeof parsed === 'object' && parsed !== null ? parsed : {}) as { urls?: unknown; tags?: unknown; prefixes?: unknown; sites?: unknown; soft?: unknown };
+      const obj = (typeof parsed === 'object' && parsed !== null ? parsed : {}) as { urls?: unknown; tags?: unknown; prefixes?: unknown; sites?: unknown; soft?: unknown; all?: unknown };
       if (obj.soft !== undefined && typeof obj.soft !== 'boolean') return json(res, 400, { error: 'soft must be true or false' });
+      if (obj.all !== undefined && typeof obj.all !== 'boolean') return json(res, 400, { error: 'all must be true or false' });
+      const all = obj.all === true;
       const urls = stringArray(obj.urls);
       const tags = stringArray(obj.tags);
       const prefixes = stringArray(obj.prefixes);
       const sites = stringArray(obj.sites);
-      if (urls === undefined || tags === undefined || prefixes === undefined || sites === undefined || urls.length + tags.length + prefixes.length + sites.length === 0) {
+      if (urls === undefined || tags === undefined || prefixes === undefined || sites === undefined || (!all && urls.length + tags.length + prefixes.length + sites.length === 0)) {
         return json(res, 400, { error: 'body must be {"urls": [string...], "tags": [string...], "prefixes": [string...], "sites": [string...]} with at least one item' });
       }
       // Prefixes and sites are purged through the automatic tags every stored page carries (src/core/tags.ts).
@@ -281,7 +283,7 @@ export function createAdminServer(options: AdminOptions, backend: AdminBackend):
       }
       if (site !== undefined) {
         // A tenant's token: its own host only. Tags may span hosts, so they need the global token.
-        if (tags.length > 0) return json(res, 403, { error: `this token purges only ${site}: tags need the global admin token (purge its prefixes or site instead)` });
+        if (tags.length > 0 || all) return json(res, 403, { error: `this token purges only ${site}: tags and all need the global admin token (purge its prefixes or site instead)` });
         const foreign =
           urls.find((u) => splitUrl(u)?.host !== site) ??
           prefixes.find((p) => splitUrl(p)?.host !== site) ??
@@ -289,7 +291,8 @@ export function createAdminServer(options: AdminOptions, backend: AdminBackend):
         if (foreign !== undefined) return json(res, 403, { error: `this token purges only ${site}, not ${foreign}` });
       }
       const soft = obj.soft === true;
-      const purged = await backend.purge(urls, scoped.length === 0 ? tags : [...tags, ...scoped], { soft });
+      if (all && soft) return json(res, 400, { error: 'all is a hard purge (a new global version): it cannot be soft' });
+      const purged = await backend.purge(urls, scoped.length === 0 ? tags : [...tags, ...scoped], { soft, all });
       log.info({ urls: urls.length, tags: tags.length, prefixes: prefixes.length, sites: sites.length, site, soft, purged }, 'purge');
       return json(res, 200, { purged });
     }

@@ -8,6 +8,9 @@ import type { MemcachedProcess } from '../helpers/memcached';
 import { request, startOrigin } from '../helpers/origin';
 import type { TestOrigin } from '../helpers/origin';
 import { sleep } from '../helpers/ports';
+import { tagHeadKey, tagIndexKey } from '../../src/core/tags';
+import { parseServerList } from '../../src/core/ring';
+import { createMemcachedStore } from '../../src/core/stores/memcached';
 
 const TOKEN = 'purge-scope-global-token-0123';
 const TENANT = 'purge-scope-tenant-token-4567';
@@ -24,7 +27,7 @@ beforeAll(async () => {
   origin = await startOrigin((req, res) => {
     const k = `${req.headers.host}${req.url}`;
     renders.set(k, (renders.get(k) ?? 0) + 1);
-    res.writeHead(200, { 'content-type': 'text/plain', 'cache-control': 'max-age=300' });
+    res.writeHead(200, { 'content-type': 'text/plain', 'cache-control': 'max-age=300', 'surrogate-key': `section-${(req.url ?? '/').split('/')[1]}` });
     res.end(k);
   });
   const flags = ['--origin', origin.url, '--memcached', mc.address, '--l1-ttl', '1', '--key-prefix', PREFIX, '--admin-token', TOKEN, '--site-token', `example.com=${TENANT}`];
@@ -124,4 +127,36 @@ it('a prefix no tag covers is refused with the reason', async () => {
   const cli = await runCli(['purge', '--prefix', 'https://example.com/a/b/c/d/', '--admin', `http://127.0.0.1:${a.adminPort}`, '--admin-token', TOKEN]);
   expect(cli.code).not.toBe(0);
   expect(cli.stderr).toMatch(/4 directories deep/);
+});
+
+it('a tag purge still reaches every page after memcached lost every index chunk of that tag (generation counters)', async () => {
+  await fillAll();
+  // As if memcached had evicted them: the tag's index chunks and head, and the site's and prefixes' too.
+  const direct = createMemcachedStore({ servers: parseServerList('memcached', mc.address), timeoutMs: 1000 });
+  try {
+    for (const tag of ['section-blog', 'epc:site:example.com', 'epc:prefix:example.com/blog/', 'epc:prefix:example.com/blog/2024/']) {
+      await direct.delete(tagHeadKey(PREFIX, tag));
+      for (let chunk = 0; chunk < 4; chunk++) await direct.delete(tagIndexKey(PREFIX, tag, chunk));
+    }
+  } finally {
+    await direct.close();
+  }
+  const r = await purgeBody(TOKEN, { tags: ['section-blog'] });
+  expect(r.status).toBe(200);
+  // Nothing listed, nothing deleted: the pages are still in memcached, yet none is served any more.
+  expect(JSON.parse(r.body.toString())).toEqual({ purged: 0 });
+  await sleep(1100);
+  for (const [host, path] of PAGES.filter(([, p]) => p.startsWith('/blog/'))) expect(await xcache(b, host, path)).toBe('MISS');
+  expect(await xcache(b, 'example.com', '/shop/c')).toBe('HIT');
+  // And a site purge, with its index gone too.
+  await fillAll();
+  for (const chunk of [0, 1]) {
+    const d = createMemcachedStore({ servers: parseServerList('memcached', mc.address), timeoutMs: 1000 });
+    await d.delete(tagIndexKey(PREFIX, 'epc:site:example.com', chunk));
+    await d.close();
+  }
+  expect((await purgeBody(TOKEN, { sites: ['example.com'] })).status).toBe(200);
+  await sleep(1100);
+  expect(await xcache(b, 'example.com', '/shop/c')).toBe('MISS');
+  expect(await xcache(a, 'other.com', '/blog/a')).toBe('HIT');
 });

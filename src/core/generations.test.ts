@@ -1,0 +1,59 @@
+// Generation counters over the in-process store: a stamp is current until a purge sets a new version of
+// the global or one of its tags' versions, or a version is lost (evicted): then never again.
+import { Registry } from 'prom-client';
+import type { CacheEntry } from './entry';
+import { createGenerations, isStamp, plainTags, versionKey } from './generations';
+import { cacheMetrics } from './metrics';
+import { createMemoryStore } from './stores/memory';
+
+function page(tags: string[]): CacheEntry {
+  return { status: 200, headers: [], body: Buffer.from('x'), storedAt: 1, ttlSeconds: 60, staleWhileRevalidateSeconds: 0, staleIfErrorSeconds: 0, tags, format: 'envelope' };
+}
+
+function setup(): { store: ReturnType<typeof createMemoryStore>; g: ReturnType<typeof createGenerations> } {
+  const store = createMemoryStore({ maxBytes: 1 << 20, maxEntryBytes: 1 << 16, tier: 'l2', metrics: cacheMetrics(new Registry()) });
+  return { store, g: createGenerations(store, 'p:', 60_000) };
+}
+
+describe('generations', () => {
+  it('stamps a page with its versions as its last tag, replacing an earlier stamp', async () => {
+    const { g } = setup();
+    const once = await g.stamp(page(['a', 'b']));
+    expect(once.tags.length).toBe(3);
+    expect(isStamp(once.tags[2]!)).toBe(true);
+    const twice = await g.stamp(once);
+    expect(plainTags(twice.tags)).toEqual(['a', 'b']);
+    expect(twice.tags.length).toBe(3);
+  });
+
+  it('a page is current until one of its tags, or the global version, is bumped', async () => {
+    const { g } = setup();
+    const p = await g.stamp(page(['a', 'b']));
+    const other = await g.stamp(page(['c']));
+    expect(g.currentSync(p, 10)).toBe(true);
+    expect(g.currentSync(p, 11)).toBe(true);
+    await g.bump(['b']);
+    expect(g.currentSync(p, 12)).toBe(false);
+    expect(await g.current(p, 12)).toBe(false);
+    expect(g.currentSync(other, 12)).toBe(true);
+    await g.bump('all');
+    expect(g.currentSync(other, 13)).toBe(false);
+    // A page stored now is current again.
+    expect(g.currentSync(await g.stamp(page(['c'])), 14)).toBe(true);
+  });
+
+  it('a lost version (evicted) makes its pages misses, never current again', async () => {
+    const { store, g } = setup();
+    const p = await g.stamp(page(['a']));
+    await store.delete(versionKey('p:', 'a'));
+    // Another process's copy: it reads the store (past its own copy's lifetime).
+    const later = createGenerations(store, 'p:', 60_000);
+    expect(later.currentSync(p, Date.now())).toBe(false);
+  });
+
+  it('a page without tags carries no stamp and is always current', async () => {
+    const { g } = setup();
+    expect(g.currentSync(page([]), 1)).toBe(true);
+    expect(await g.current(page([]), 1)).toBe(true);
+  });
+});

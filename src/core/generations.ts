@@ -1,0 +1,189 @@
+// Generation counters, so a purge by tag, site, prefix or everything holds whatever memcached evicted: a
+// version per tag (the automatic site and prefix tags included: per host) and a global one, kept in the
+// store; each stored page carries the versions it was stored under (a stamp, the last of its tags), and a
+// page whose stamp differs from the versions now is a miss. A purge sets new versions; tag indexes then only
+// serve deleting (and re-warming) at once. Versions are read from the store at most once per versionTtlMs
+// per process (the --l1-ttl: as long as an L1 copy of a page may go unchecked), so an L1 hit reads them
+// from this process's copy and never waits on memcached.
+import { createHash, randomBytes } from 'node:crypto';
+import type { CacheEntry } from './entry';
+import type { CacheStore } from './store';
+
+/** The stamp: the last tag, '\u0001v ' then the global and each tag's version, space-separated. */
+const STAMP = '\u0001v ';
+
+/** The store key of a tag's version, or of the global one (tag undefined): md5 of a text no page key has. */
+export function versionKey(keyPrefix: string, tag: string | undefined): string {
+  return createHash('md5').update(tag === undefined ? `${keyPrefix}\0gen\0` : `${keyPrefix}\0gen\0tag\0${tag}`).digest('hex');
+}
+
+/** Whether a tag is a generation stamp (not a tag: never indexed, never shown as one). */
+export function isStamp(tag: string): boolean {
+  return tag.startsWith(STAMP);
+}
+
+/** The entry's tags without its stamp. */
+export function plainTags(tags: readonly string[]): readonly string[] {
+  const last = tags[tags.length - 1];
+  return last !== undefined && isStamp(last) ? tags.slice(0, -1) : tags;
+}
+
+/** A new version: unique enough that two purges never set the same one (compared for equality only, never order). */
+function freshVersion(): string {
+  return `${Date.now().toString(36)}${randomBytes(4).toString('hex')}`;
+}
+
+interface Stamp {
+  readonly keys: readonly string[];
+  readonly values: readonly string[];
+  /** Found current with the versions as they were at `epoch`, valid until the first of them expired here. */
+  checkedEpoch: number;
+  validUntil: number;
+}
+
+const MAX_CACHED = 10_000;
+
+export interface Generations {
+  /** The entry with a stamp of the versions now (an earlier stamp replaced); versions missing are created. */
+  stamp(entry: CacheEntry): Promise<CacheEntry>;
+  /** Whether the entry's stamp is current, from this process's copy of the versions; undefined when a version must be read from the store first. True when unstamped. */
+  currentSync(entry: CacheEntry, now: number): boolean | undefined;
+  /** Whether the entry's stamp is current, reading the versions this process has no fresh copy of (in parallel: one round trip). */
+  current(entry: CacheEntry, now: number): Promise<boolean>;
+  /** New versions for these tags (or the global one, for 'all'): every page stored under the old ones is a miss from now on. */
+  bump(tags: readonly string[] | 'all'): Promise<void>;
+}
+
+export function createGenerations(store: CacheStore, keyPrefix: string, versionTtlMs: number): Generations {
+  // Versions as this process last read or wrote them, until when they may be used without asking again.
+  let cached = new Map<string, { value: string; until: number }>();
+  // Moves whenever this process learns or sets any version, so a stamp found current before is checked again.
+  let epoch = 0;
+  // Parsed once per decoded entry (the in-process tier keeps the entry object, so a hot page parses once).
+  const stamps = new WeakMap<CacheEntry, Stamp | null>();
+  const keyOfTag = new Map<string, string>();
+  const globalKey = versionKey(keyPrefix, undefined);
+
+  function tagKey(tag: string): string {
+    let k = keyOfTag.get(tag);
+    if (k === undefined) {
+      if (keyOfTag.size >= MAX_CACHED) keyOfTag.clear();
+      k = versionKey(keyPrefix, tag);
+      keyOfTag.set(tag, k);
+    }
+    return k;
+  }
+
+  function remember(key: string, value: string, now: number): void {
+    epoch++;
+    if (cached.size >= MAX_CACHED) cached = new Map();
+    cached.set(key, { value, until: now + versionTtlMs });
+  }
+
+  function stampOf(entry: CacheEntry): Stamp | null {
+    let s = stamps.get(entry);
+    if (s !== undefined) return s;
+    const tags = entry.tags;
+    const last = tags[tags.length - 1];
+    s = null;
+    if (last !== undefined && isStamp(last)) {
+      const values = last.slice(STAMP.length).split(' ');
+      const keys = [globalKey];
+      for (let i = 0; i < tags.length - 1; i++) keys.push(tagKey(tags[i]!));
+      // A stamp that does not fit its tags (written by something else) never matches: a miss, never a stale page.
+      s = { keys, values: values.length === keys.length ? values : keys.map(() => ''), checkedEpoch: -1, validUntil: 0 };
+    }
+    stamps.set(entry, s);
+    return s;
+  }
+
+  /** The version now, from the store (and remembered); '' when there is none (absent never matches a stamp). */
+  async function read(key: string, now: number): Promise<string> {
+    // Past the in-process tier: its copy could be older than versionTtlMs allows.
+    store.evictLocal(key);
+    const v = await store.get(key);
+    const value = v === undefined ? '' : v.value.toString('latin1');
+    remember(key, value, now);
+    return value;
+  }
+
+  async function readOrCreate(key: string, now: number): Promise<string> {
+    const c = cached.get(key);
+    if (c !== undefined && c.until > now && c.value !== '') return c.value;
+    const found = await read(key, now);
+    if (found !== '') return found;
+    // A page is never stamped with "no version": if memcached later evicted a version set by a purge, the
+    // page would match again. The first page of a tag creates its version (add: one writer wins).
+    const fresh = freshVersion();
+    if ((await store.add(key, Buffer.from(fresh, 'latin1'), 0, 0)) === true) {
+      remember(key, fresh, now);
+      return fresh;
+    }
+    return read(key, now);
+  }
+
+  return {
+    async stamp(entry: CacheEntry): Promise<CacheEntry> {
+      const tags = plainTags(entry.tags);
+      const now = Date.now();
+      const keys = [globalKey, ...tags.map(tagKey)];
+      const values = await Promise.all(keys.map((k) => readOrCreate(k, now)));
+      return { ...entry, tags: [...tags, STAMP + values.join(' ')] };
+    },
+
+    currentSync(entry: CacheEntry, now: number): boolean | undefined {
+      const s = stampOf(entry);
+      if (s === null) return true;
+      // The hot-page case: nothing learnt since this stamp was last found current, and no copy expired.
+      if (s.checkedEpoch === epoch && now < s.validUntil) return true;
+      const keys = s.keys;
+      const at = epoch;
+      let until = Number.MAX_SAFE_INTEGER;
+      for (let i = 0; i < keys.length; i++) {
+        const c = cached.get(keys[i]!);
+        if (c === undefined || c.until <= now) {
+          // The embedded store is the truth and answers synchronously; memcached must be asked.
+          if (store.kind !== 'memory') return undefined;
+          const v = store.getSync(keys[i]!);
+          const value = v === undefined ? '' : v.value.toString('latin1');
+          remember(keys[i]!, value, now);
+          if (value !== s.values[i]) return false;
+          until = Math.min(until, now + versionTtlMs);
+        } else if (c.value !== s.values[i]) {
+          return false;
+        } else {
+          until = Math.min(until, c.until);
+        }
+      }
+      // Memoised only when no version was read meanwhile (the embedded store's reads move the epoch).
+      s.checkedEpoch = at === epoch ? epoch : -1;
+      s.validUntil = until;
+      return true;
+    },
+
+    async current(entry: CacheEntry, now: number): Promise<boolean> {
+      const s = stampOf(entry);
+      if (s === null) return true;
+      const values = await Promise.all(
+        s.keys.map((k) => {
+          const c = cached.get(k);
+          return c !== undefined && c.until > now ? c.value : read(k, now);
+        }),
+      );
+      for (let i = 0; i < values.length; i++) if (values[i] !== s.values[i]) return false;
+      return true;
+    },
+
+    async bump(tags: readonly string[] | 'all'): Promise<void> {
+      const keys = tags === 'all' ? [globalKey] : tags.map(tagKey);
+      const now = Date.now();
+      await Promise.all(
+        keys.map(async (k) => {
+          const fresh = freshVersion();
+          remember(k, fresh, now);
+          await store.set(k, Buffer.from(fresh, 'latin1'), 0, 0);
+        }),
+      );
+    },
+  };
+}
