@@ -160,3 +160,12 @@ it('a tag purge still reaches every page after memcached lost every index chunk 
   expect(await xcache(b, 'example.com', '/shop/c')).toBe('MISS');
   expect(await xcache(a, 'other.com', '/blog/a')).toBe('HIT');
 });
+
+it('purge --all (a new global version) makes every page a miss; a tenant token may not ask for it', async () => {
+  await fillAll();
+  expect((await purgeBody(TENANT, { all: true })).status).toBe(403);
+  const out = await runCli(['purge', '--all', '--admin', `http://127.0.0.1:${a.adminPort}`, '--admin-token', TOKEN]);
+  expect(out.code).toBe(0);
+  await sleep(1100);
+  for (const [host, path] of PAGES) expect(await xcache(b, host, path)).toBe('MISS');
+});
