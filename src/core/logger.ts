@@ -1,6 +1,6 @@
 // pino factory: one root logger per process, child loggers per component (never per request).
 import pino from 'pino';
-import type { Logger } from 'pino';
+import type { DestinationStream, Logger } from 'pino';
 
 export type { Logger } from 'pino';
 
@@ -10,9 +10,26 @@ let root: Logger | undefined;
 export function rootLogger(): Logger {
   if (root === undefined) {
     const level = process.env.EDGE_LOG_LEVEL ?? (process.env.JEST_WORKER_ID !== undefined ? 'silent' : 'info');
-    root = pino({ name: 'edge-page-cache', level });
+    const pretty = prettyStream();
+    root = pretty === undefined ? pino({ name: 'edge-page-cache', level }) : pino({ name: 'edge-page-cache', level }, pretty);
   }
   return root;
+}
+
+/**
+ * On a terminal (npm start), one readable line per entry through pino-pretty, written synchronously in this
+ * process (no transport thread); anywhere else, or when pino-pretty is not installed (it is a devDependency:
+ * a production install logs JSON), pino's own JSON lines.
+ */
+function prettyStream(): DestinationStream | undefined {
+  if (process.stdout.isTTY !== true || process.env.JEST_WORKER_ID !== undefined) return undefined;
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const pretty = require('pino-pretty') as (options: Record<string, unknown>) => DestinationStream;
+    return pretty({ sync: true, colorize: true, singleLine: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,name' });
+  } catch {
+    return undefined;
+  }
 }
 
 export function componentLogger(component: string): Logger {

@@ -1,6 +1,7 @@
 // Progress of the long commands through the real CLI: warm and purge of many URLs write plain progress lines
 // to stderr when it is not a TTY, a bar redrawn in place on a TTY (util-linux `script` gives the CLI one),
-// and the summary on stdout either way; a purge of many URLs goes to the admin port in batches.
+// and the summary on stdout either way; a purge of many URLs goes to the admin port in batches. The edge's
+// logs are readable lines on a TTY and JSON otherwise.
 import { execFile } from 'node:child_process';
 import { Registry } from 'prom-client';
 import { createAdminServer } from '../../src/edge/admin';
@@ -8,6 +9,7 @@ import type { AdminServer } from '../../src/edge/admin';
 import { localAdminBackend } from '../../src/edge/server';
 import { CLI, runCli } from '../helpers/edge';
 import { startOrigin } from '../helpers/origin';
+import { freePort } from '../helpers/ports';
 import type { TestOrigin } from '../helpers/origin';
 import { startScriptedEdge, startScriptedOrigin } from '../helpers/scripted-origin';
 import type { ScriptedEdge, ScriptedOrigin } from '../helpers/scripted-origin';
@@ -79,3 +81,21 @@ it('purge of 1,200 URLs through the admin port: batches of 500, progress lines, 
   expect(one.stderr).toBe('');
   expect(r.stderr.trim().split('\n').map((l) => l.split(' done')[0])).toEqual(['purge 500/1200', 'purge 1000/1200', 'purge 1200/1200']);
 });
+
+/** A shell command's stdout, whatever its exit code (timeout(1) ends the edge with SIGTERM: it drains and exits). */
+function sh(cmd: string): Promise<string> {
+  return new Promise((resolve) => {
+    execFile('bash', ['-c', cmd], { timeout: 20_000 }, (_err, stdout) => resolve(stdout));
+  });
+}
+
+it('serve logs one readable line per entry on a TTY, JSON lines otherwise', async () => {
+  const flags = async (): Promise<string> => `serve --host 127.0.0.1 --port ${await freePort()} --admin-port ${await freePort()} --origin ${site.url}`;
+  // As a user runs it: not under jest (whose worker id silences logs), at the default level.
+  const node = `env -u JEST_WORKER_ID EDGE_LOG_LEVEL=info ${process.execPath}`;
+  const tty = await sh(`script -qec "timeout -s TERM 2 ${node} '${CLI}' ${await flags()}" /dev/null`);
+  expect(tty).toMatch(/\[\d\d:\d\d:\d\d\.\d{3}\] \S*INFO\S*: \S*edge listening/);
+  expect(tty).not.toContain('"msg":"edge listening"');
+  const piped = await sh(`timeout -s TERM 2 ${node} '${CLI}' ${await flags()} 2>&1 | cat`);
+  expect(piped).toContain('"msg":"edge listening"');
+}, 30_000);
