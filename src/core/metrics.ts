@@ -65,6 +65,8 @@ export interface CacheMetrics {
   readonly originSeconds: Histogram<'result'>;
   readonly coalesced: Counter;
   readonly l1Bytes: Gauge;
+  /** Pages the L1 dropped to make room (lru-cache's 'evict'), not those expired or deleted. */
+  readonly l1Evictions: Counter;
   readonly nodeUp: Gauge<'node'>;
   readonly purged: Counter<'by'>;
   /** RFC 9111 §4.3: conditional fills of a stored stale page, by result (not-modified: a 304 refreshed it). */
@@ -150,6 +152,11 @@ export function cacheMetrics(registry?: Registry): CacheMetrics {
     l1Bytes: new Gauge({
       name: 'edge_cache_l1_bytes',
       help: 'Bytes held by the in-process cache',
+      registers,
+    }),
+    l1Evictions: new Counter({
+      name: 'edge_cache_l1_evictions_total',
+      help: 'Pages the in-process cache dropped to make room for others',
       registers,
     }),
     nodeUp: new Gauge({

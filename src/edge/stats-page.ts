@@ -127,6 +127,7 @@ export const STATS_JS = String.raw`(function () {
     text($('rps'), num(last.length === 0 ? 0 : recent / last.length));
     text($('total'), String(sum(d.requests)));
     text($('l1'), bytes(d.l1Bytes));
+    text($('l1-evictions'), d.l1Evictions === null ? 'n/a' : String(d.l1Evictions));
     text($('updated'), new Date(d.now * 1000).toLocaleTimeString());
 
     var statuses = {};
@@ -199,7 +200,7 @@ export function statsPageHtml(n: PageNumbers): string {
 <title>edge-page-cache</title><link rel="stylesheet" href="stats.css"></head>
 <body><h1>edge-page-cache</h1>
 <p><span id="headline">Health: <b>${escapeHtml(n.status)}</b> — Hit ratio: <b>${ratio}</b> (${cached} from cache of ${lookups} lookups)${n.workers ? ` — ${n.workers} workers` : ''}</span> <span class="muted">updated <span id="updated">now</span></span> <span id="error"></span></p>
-<div class="summary"><div>hit ratio<b id="ratio">${ratio}</b></div><div>requests/s (10 s)<b id="rps">n/a</b></div><div>requests<b id="total">${total}</b></div><div>workers<b id="workers">${n.workers ?? 1}</b></div><div>L1 bytes<b id="l1">n/a</b></div></div>
+<div class="summary"><div>hit ratio<b id="ratio">${ratio}</b></div><div>requests/s (10 s)<b id="rps">n/a</b></div><div>requests<b id="total">${total}</b></div><div>workers<b id="workers">${n.workers ?? 1}</b></div><div>L1 bytes<b id="l1">n/a</b></div><div>L1 evictions<b id="l1-evictions">n/a</b></div></div>
 <div class="charts">${chart('requests', 'Requests/s by cache status')}${chart('ratio', 'Hit ratio')}${chart('latency', 'Origin latency p50 / p99')}${chart('bytes', 'Bytes out per second')}</div>
 <h2>Requests by cache status</h2><div class="wrap"><table><thead><tr><th>status</th><th>requests</th></tr></thead><tbody id="totals">
 ${Object.entries(r).map(([k, v]) => `<tr><td>${escapeHtml(k)}</td><td class="n" data-total="${escapeHtml(k)}">${v}</td></tr>`).join('')}</tbody></table></div>

@@ -185,6 +185,8 @@ export class StatsHistory {
     const registry = this.src.registry;
     const l1 = registry.getSingleMetric('edge_cache_l1_bytes');
     const l1Bytes = l1 === undefined ? 0 : ((await l1.get()).values[0]?.value ?? 0);
+    const ev = registry.getSingleMetric('edge_cache_l1_evictions_total');
+    const l1Evictions = ev === undefined ? null : ((await ev.get()).values[0]?.value ?? 0);
     return {
       samples: this.samples.slice(),
       requests: await counterValues(registry, 'edge_cache_requests_total', 'status'),
@@ -192,7 +194,7 @@ export class StatsHistory {
       topOrigin: this.topOrigin.top(),
       topNotStored: this.topNotStored.top(),
       l1Bytes,
-      l1Evictions: null,
+      l1Evictions,
     };
   }
 }
@@ -236,10 +238,12 @@ export function mergeSnapshots(list: readonly StatsSnapshot[]): StatsSnapshot {
   const requests: Record<string, number> = {};
   const notStored: Record<string, number> = {};
   let l1Bytes = 0;
+  let l1Evictions: number | null = null;
   for (const snap of list) {
     addInto(requests, snap.requests);
     addInto(notStored, snap.notStored);
     l1Bytes += snap.l1Bytes;
+    if (snap.l1Evictions !== null) l1Evictions = (l1Evictions ?? 0) + snap.l1Evictions;
   }
   return {
     samples: [...byT.entries()].sort((a, b) => a[0] - b[0]).map(([t, m]) => ({ t, ...m })),
@@ -248,7 +252,7 @@ export function mergeSnapshots(list: readonly StatsSnapshot[]): StatsSnapshot {
     topOrigin: mergeTop(list.map((s) => s.topOrigin)),
     topNotStored: mergeTop(list.map((s) => s.topNotStored)),
     l1Bytes,
-    l1Evictions: null,
+    l1Evictions,
   };
 }
 

@@ -53,7 +53,12 @@ export function createMemoryStore(options: MemoryStoreOptions): MemoryStore {
   const maxTtlMs = (options.maxTtlSeconds ?? 0) * 1000;
   const tier = options.tier ?? 'l1';
   const metrics = options.metrics ?? cacheMetrics();
+  const evictions = metrics.l1Evictions;
   const lru = new LRUCache<string, StoredValue>({
+    // Counted for the stats page; called on writes and deletes only (never on a get that hits).
+    dispose(_value: StoredValue, _key: string, reason: LRUCache.DisposeReason): void {
+      if (reason === 'evict') evictions.inc();
+    },
     maxSize: maxBytes,
     maxEntrySize: maxEntryBytes + ITEM_OVERHEAD,
     sizeCalculation: (v) => v.value.length + ITEM_OVERHEAD,
