@@ -43,9 +43,11 @@ interface Stamp {
 
 const MAX_CACHED = 10_000;
 
+function noop(): void {}
+
 export interface Generations {
-  /** The entry with a stamp of the versions now (an earlier stamp replaced); versions missing are created. */
-  stamp(entry: CacheEntry): Promise<CacheEntry>;
+  /** The entry with a stamp of the versions this process knows (an earlier stamp replaced); versions unknown here are created. Never waits. */
+  stamp(entry: CacheEntry): CacheEntry;
   /** Whether the entry's stamp is current, from this process's copy of the versions; undefined when a version must be read from the store first. True when unstamped. */
   currentSync(entry: CacheEntry, now: number): boolean | undefined;
   /** Whether the entry's stamp is current, reading the versions this process has no fresh copy of (in parallel: one round trip). */
@@ -107,28 +109,34 @@ export function createGenerations(store: CacheStore, keyPrefix: string, versionT
     return value;
   }
 
-  async function readOrCreate(key: string, now: number): Promise<string> {
+  /**
+   * The version a page stored now is stamped with, without waiting on the store, so a store is never delayed
+   * (the next request right after a miss finds the page): the version this process knows, even past its
+   * lifetime (a stamp older than the version now only makes the page a miss, never a stale hit); for a tag
+   * unknown here, a new version, written with add. When the add finds another (another process made the
+   * tag's version first), that one is read and learnt, and the pages stamped with ours are misses
+   * elsewhere until stored again (at most once per tag per process). A page is never stamped with "no
+   * version": if memcached later evicted a version a purge set, such a page would match again.
+   */
+  function versionForStamp(key: string, now: number): string {
     const c = cached.get(key);
-    if (c !== undefined && c.until > now && c.value !== '') return c.value;
-    const found = await read(key, now);
-    if (found !== '') return found;
-    // A page is never stamped with "no version": if memcached later evicted a version set by a purge, the
-    // page would match again. The first page of a tag creates its version (add: one writer wins).
+    if (c !== undefined && c.value !== '') return c.value;
     const fresh = freshVersion();
-    if ((await store.add(key, Buffer.from(fresh, 'latin1'), 0, 0)) === true) {
-      remember(key, fresh, now);
-      return fresh;
-    }
-    return read(key, now);
+    remember(key, fresh, now);
+    store.add(key, Buffer.from(fresh, 'latin1'), 0, 0).then(
+      (added) => (added === false ? read(key, Date.now()) : undefined),
+      noop,
+    ).catch(noop);
+    return fresh;
   }
 
   return {
-    async stamp(entry: CacheEntry): Promise<CacheEntry> {
+    stamp(entry: CacheEntry): CacheEntry {
       const tags = plainTags(entry.tags);
       const now = Date.now();
-      const keys = [globalKey, ...tags.map(tagKey)];
-      const values = await Promise.all(keys.map((k) => readOrCreate(k, now)));
-      return { ...entry, tags: [...tags, STAMP + values.join(' ')] };
+      let stamp = `${STAMP}${versionForStamp(globalKey, now)}`;
+      for (const tag of tags) stamp += ` ${versionForStamp(tagKey(tag), now)}`;
+      return { ...entry, tags: [...tags, stamp] };
     },
 
     currentSync(entry: CacheEntry, now: number): boolean | undefined {
