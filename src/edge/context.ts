@@ -12,6 +12,7 @@ import type { CacheMetrics } from '../core/metrics';
 import type { CacheStatus } from '../core/status';
 import type { ResolvedEdgeOptions } from './options';
 import type { Origins } from './origins';
+import type { StatsHistory } from './stats';
 
 /**
  * What a cacheable origin fetch yields to everyone waiting on it. Only a `page` is shared: anything
@@ -60,6 +61,8 @@ export interface EdgeContext {
   readonly decoded: DecodedCopies;
   /** Told the keys an unsafe request invalidated here, so other workers can drop their copies. */
   readonly onInvalidate: ((keys: readonly string[]) => void) | undefined;
+  /** The stats page's top-k lists: fills not stored record their URL and reason (that path only). */
+  readonly stats: StatsHistory;
   /** Set when SIGTERM starts a drain: /healthz answers 503. */
   draining: boolean;
 }

@@ -140,12 +140,14 @@ export async function fillFromOrigin(ctx: EdgeContext, tx: Transaction, conditio
   );
   if (!decision.store) {
     ctx.metrics.notStored.labels(decision.reason).inc();
+    ctx.stats.topNotStored.record(tx.host + tx.requestUri, decision.reason);
     return { kind: 'own', response, prefix: [], uncacheable: isResponseReason(decision.reason) && response.statusCode < 500 };
   }
   const limit = ctx.opts.maxEntryBytes;
   const declared = Number(response.headers['content-length'] ?? -1);
   if (declared > limit) {
     ctx.metrics.notStored.labels('too-large').inc();
+    ctx.stats.topNotStored.record(tx.host + tx.requestUri, 'too-large');
     return { kind: 'own', response, prefix: [], uncacheable: true };
   }
   let body: Awaited<ReturnType<typeof collectUpTo>>;
@@ -158,6 +160,7 @@ export async function fillFromOrigin(ctx: EdgeContext, tx: Transaction, conditio
   if (!body.complete) {
     // Over the limit: not stored, and the rest of the body streams to this client (never buffered whole).
     ctx.metrics.notStored.labels('too-large').inc();
+    ctx.stats.topNotStored.record(tx.host + tx.requestUri, 'too-large');
     return { kind: 'own', response, prefix: body.chunks, uncacheable: true };
   }
   const fetched: CacheEntry = {

@@ -105,7 +105,7 @@ export function createEdgeServer(input: Readonly<EdgeOptions> | ResolvedEdgeOpti
     opts,
     cache,
     // The origins as the pipeline sees them: each request also feeds the stats page's top-k (miss and pass paths only).
-    origins: recordingOrigins(origins, stats, opts.policy, opts.maxEntryBytes),
+    origins: recordingOrigins(origins, stats),
     inflight: createSingleFlight<FetchOutcome>(),
     metrics,
     log: componentLogger('edge'),
@@ -115,6 +115,7 @@ export function createEdgeServer(input: Readonly<EdgeOptions> | ResolvedEdgeOpti
     uncacheable: new HitForMiss(),
     decoded: decodedCopiesFor(opts.store.memoryBytes),
     onInvalidate: extras.onInvalidate,
+    stats,
     draining: false,
   };
 

@@ -6,8 +6,6 @@ import type { Server } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Registry } from 'prom-client';
 import type { Dispatcher } from 'undici';
-import { decideStore } from '../core/policy';
-import type { StorePolicyOptions } from '../core/policy';
 import type { OriginHealth, OriginRequest, Origins } from './origins';
 
 /** Seconds of history kept (15 minutes at one sample a second). */
@@ -291,31 +289,18 @@ export function trackBytesOut(server: Server): () => number {
 }
 
 /**
- * Origins that record, per request sent, its host + path in the top-k of URLs going to the origin, and for a
- * fill (GET with neither Cookie nor Authorization: what the edge sends to fill the cache) whose answer the
- * store policy refuses, the URL and its first reason. Only miss and pass paths reach the origin; a hit never does.
+ * Origins that record, per request sent, its host + path in the top-k of URLs going to the origin (misses,
+ * passes, refreshes). Only those paths reach the origin; a hit never does. (Fills not stored are recorded
+ * where they are decided, in src/edge/fill.ts.)
  */
-export function recordingOrigins(origins: Origins, stats: StatsHistory, policy: StorePolicyOptions, maxEntryBytes: number): Origins {
+export function recordingOrigins(origins: Origins, stats: StatsHistory): Origins {
   return {
     health: () => origins.health(),
     close: () => origins.close(),
-    async request(req: OriginRequest): Promise<Dispatcher.ResponseData> {
+    request(req: OriginRequest): Promise<Dispatcher.ResponseData> {
       // originRequestHeaders puts Host first.
-      const url = (req.headers[0] === 'host' ? req.headers[1] ?? '' : '') + req.path;
-      stats.topOrigin.record(url);
-      const res = await origins.request(req);
-      if (req.method === 'GET' && !hasHeader(req.headers, 'cookie') && !hasHeader(req.headers, 'authorization') && res.statusCode !== 304) {
-        // TODO(perf): the fill decides this too (src/edge/fill.ts); record there once that file is free, so it is decided once.
-        const d = decideStore({ method: 'GET', url: req.path, headers: {} }, { status: res.statusCode, headers: res.headers }, policy);
-        if (!d.store) stats.topNotStored.record(url, d.reason);
-        else if (Number(res.headers['content-length'] ?? -1) > maxEntryBytes) stats.topNotStored.record(url, 'too-large');
-      }
-      return res;
+      stats.topOrigin.record((req.headers[0] === 'host' ? req.headers[1] ?? '' : '') + req.path);
+      return origins.request(req);
     },
   };
-}
-
-function hasHeader(flat: readonly string[], name: string): boolean {
-  for (let i = 0; i < flat.length; i += 2) if (flat[i]!.length === name.length && flat[i]!.toLowerCase() === name) return true;
-  return false;
 }

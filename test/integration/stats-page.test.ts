@@ -105,7 +105,7 @@ it('renders, shows the numbers of /stats.json, moves as requests are made, and k
   expect(reasons).toEqual(json.notStored);
   // The second went straight to the origin (hit-for-miss): counted as sent to the origin, not as a fill.
   expect(reasons['set-cookie']).toBe(1);
-  expect(json.topNotStored[0]).toMatchObject({ url: 'example.com/session', reason: 'set-cookie' });
+  expect(json.topNotStored[0]).toMatchObject({ url: 'example.com/session', reason: 'set-cookie', count: 1 });
   expect(await page.$eval('#top-not-stored', (e) => e.textContent)).toContain('example.com/session');
   expect(json.topOrigin.map((t) => t.url)).toEqual(expect.arrayContaining(['example.com/page', 'example.com/session']));
   // The memcached node's own stats: up, and holding the stored page.
