@@ -326,7 +326,8 @@ async function lookupAsync(ctx: Context, req: CacheRequest, res: ServerResponse,
 }
 
 function cookieFree(ctx: Context, req: IncomingMessage): boolean {
-  return isCookieFree(ctx.opts.request, req.headers);
+  // A cache rule's ignoreCookies count as the door's do for the requests it matched.
+  return isCookieFree(ruleOf(req)?.request ?? ctx.opts.request, req.headers);
 }
 
 /**
