@@ -7,7 +7,9 @@ import { entryEncoding } from '../core/compress';
 import { decodeEntry, entryHeader, entryLifetimeSeconds } from '../core/entry';
 import type { RawFormatOptions } from '../core/entry';
 import { HOP_BY_HOP } from '../core/headers';
-import { cacheKey, normalizeHost, splitUrl } from '../core/key';
+import { cacheKey, httpsVariantKey, normalizeHost, normalizeRequestUri, splitUrl } from '../core/key';
+import { keyVariant, matchRule, storePolicyFor } from '../core/rules';
+import type { Rule } from '../core/rules';
 import { ageSeconds, freshness, notStoredReasons } from '../core/policy';
 import type { Headers, StorePolicyOptions } from '../core/policy';
 import { isCookieFree, passReasons } from '../core/request-policy';
@@ -81,6 +83,8 @@ export interface ExplainReport {
   readonly host: string;
   readonly requestUri: string;
   readonly key: string;
+  /** The cache rule that matches (its place in the list), if any. */
+  readonly rule?: number;
   /** The memcached node the ring picks (as written in --memcached); null with the embedded store. */
   readonly node: string | null;
   readonly request: { readonly method: string; readonly verdict: 'lookup' | 'pass' | 'refuse'; readonly reasons: readonly string[] };
@@ -108,6 +112,10 @@ export interface ExplainSources {
   readonly request: ResolvedRequestPolicy;
   readonly maxEntryBytes: number;
   readonly hosts: ReadonlySet<string> | undefined;
+  /** The cache rules (first match wins), as the edge applies them in recv; absent: none. */
+  readonly rules?: readonly Rule[];
+  /** An https URL is keyed apart (behind a trusted TLS proxy, --trust-proxy), as the edge does. */
+  readonly httpsKeys?: boolean;
   /** The in-process tier (absent: explain runs outside an edge). */
   readonly l1?: (key: string) => StoredValue | undefined;
   /** memcached (or the embedded store); absent: none. */
@@ -188,15 +196,21 @@ export async function explainUrl(q: ExplainQuery, src: ExplainSources): Promise<
   const parts = splitUrl(q.url);
   if (parts === undefined) throw new TypeError(`'${q.url}' is not an absolute http(s) URL`);
   const host = normalizeHost(parts.host) ?? parts.host;
-  const requestUri = parts.requestUri;
-  const key = cacheKey(src.keyPrefix, host, requestUri);
-  const node = src.memcached.length === 0 ? null : src.memcached[createHashRing(src.memcached).nodeFor(key)]!.name;
-  const now = (src.now ?? Date.now)();
   const method = q.method.toUpperCase();
   const { parsed, forwarded } = requestHeaders(q, host);
+  // Cache rules as recv applies them: the first match may normalise the URI (what is hashed and what the
+  // origin gets), bypass, bring its own request and store policies, and add a device class to the key.
+  const rule = src.rules === undefined || src.rules.length === 0 ? undefined : matchRule(src.rules, host, method, parts.requestUri, parsed);
+  const requestUri = rule?.normalize === undefined ? parts.requestUri : normalizeRequestUri(parts.requestUri, rule.normalize);
+  const secure = src.httpsKeys === true && /^https:/i.test(q.url);
+  const plainKey = cacheKey(src.keyPrefix, host, rule === undefined ? requestUri : requestUri + keyVariant(rule, parsed));
+  const key = secure ? httpsVariantKey(plainKey) : plainKey;
+  const node = src.memcached.length === 0 ? null : src.memcached[createHashRing(src.memcached).nodeFor(key)]!.name;
+  const now = (src.now ?? Date.now)();
 
   let verdict: 'lookup' | 'pass' | 'refuse' = 'lookup';
-  let reasons: string[] = passReasons(src.request, method, parsed, requestUri, host, false);
+  let reasons: string[] = passReasons(rule?.request ?? src.request, method, parsed, requestUri, host, secure);
+  if (rule?.bypass === true) reasons.unshift(`rule ${rule.index} bypasses`);
   if (src.hosts !== undefined && !src.hosts.has(host)) {
     verdict = 'refuse';
     reasons = ['host not in --hosts (421)'];
@@ -232,7 +246,7 @@ export async function explainUrl(q: ExplainQuery, src: ExplainSources): Promise<
         const notStored = notStoredReasons(
           { method: method === 'HEAD' ? 'GET' : method, url: requestUri, headers: parsed as Headers, cookieFree: isCookieFree(src.request, parsed) },
           { status: page.status, headers: page.headers as Headers, bodyBytes: page.bodyBytes },
-          src.policy,
+          storePolicyFor(rule, src.policy, page.status),
           src.maxEntryBytes,
         );
         origin = { status: page.status, ms: Math.round(page.ms), bodyBytes: page.bodyBytes, headers: shown, wouldStore: notStored.length === 0, reasons: notStored };
@@ -241,7 +255,7 @@ export async function explainUrl(q: ExplainQuery, src: ExplainSources): Promise<
       }
     }
   }
-  return { url: q.url, host, requestUri, key, node, request: { method, verdict, reasons }, stored, ...(origin === undefined ? {} : { origin }), verdict: summary(verdict, reasons, stored, origin) };
+  return { url: q.url, host, requestUri, key, ...(rule === undefined ? {} : { rule: rule.index }), node, request: { method, verdict, reasons }, stored, ...(origin === undefined ? {} : { origin }), verdict: summary(verdict, reasons, stored, origin) };
 }
 
 function summary(
@@ -291,6 +305,8 @@ export function edgeExplainSources(opts: ResolvedEdgeOptions, store: CacheStore,
     request: opts.request,
     maxEntryBytes: opts.maxEntryBytes,
     hosts: opts.hosts,
+    rules: opts.rules,
+    httpsKeys: opts.trustProxy !== undefined,
     // The in-process tier alone (with the embedded store, that is the whole cache).
     l1: (key) => store.getSync(key),
     // memcached read on a connection of explain's own, so the L1 in front of it is neither read nor filled.

@@ -8,7 +8,7 @@ import type { AdminServer } from '../../src/edge/admin';
 import type { ExplainReport } from '../../src/edge/explain';
 import { localAdminBackend } from '../../src/edge/server';
 import { request } from '../helpers/origin';
-import { scriptedSuite } from '../helpers/scripted-origin';
+import { scriptedSuite, startScriptedEdge } from '../helpers/scripted-origin';
 import { waitUntil } from '../helpers/express-app';
 
 const s = scriptedSuite({ maxEntryBytes: 65536 });
@@ -113,5 +113,31 @@ describe('explain', () => {
     expect(bad.status).toBe(400);
     expect(bad.body.toString()).toContain('absolute http(s) URL');
     await expect(explainCommand(['http://example.com/', '--header', 'nocolon', '--admin', adminUrl], {})).rejects.toThrow("--header must be 'Name: value'");
+  });
+});
+
+describe('explain with cache rules', () => {
+  it('applies the rule the edge would: bypass, a normalised key, and the rule\'s own store policy', async () => {
+    s.o.script('/news/a', { headers: { 'content-type': 'text/html' }, body: 'no freshness stated' });
+    const ruled = await startScriptedEdge(s.o, {
+      memcached: s.mc.address,
+      ttl: 0,
+      rules: [
+        { path: '/account/**', bypass: true },
+        { path: '/news/**', ttl: 60, key: { dropParams: ['utm_*'] } },
+      ],
+    });
+    try {
+      const bypassed = await ruled.edge.explain({ url: 'http://example.com/account/me', method: 'GET', headers: {}, fetch: false });
+      expect(bypassed).toMatchObject({ rule: 0, request: { verdict: 'pass', reasons: ['rule 0 bypasses'] } });
+      const news = await ruled.edge.explain({ url: 'http://example.com/news/a?utm_source=x', method: 'GET', headers: {}, fetch: true });
+      // The key of the URI without utm_*, as recv computes it; and stored for the rule's ttl although the page states none.
+      expect(news).toMatchObject({ rule: 1, requestUri: '/news/a', key: ruled.edge.cache.keyFor('example.com', '/news/a') });
+      expect(news.origin).toMatchObject({ wouldStore: true, reasons: [] });
+      const other = await ruled.edge.explain({ url: 'http://example.com/other', method: 'GET', headers: {}, fetch: false });
+      expect(other.rule).toBeUndefined();
+    } finally {
+      await ruled.edge.close();
+    }
   });
 });
