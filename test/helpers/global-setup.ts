@@ -17,6 +17,8 @@ const NEEDED: readonly { bin: string; paths: readonly string[]; pkg: string }[] 
   { bin: 'python3-pymemcache', paths: ['/usr/lib/python3/dist-packages/pymemcache/__init__.py'], pkg: 'python3-pymemcache' },
   // HAProxy in front of the cluster example (cluster.test.ts).
   { bin: 'haproxy', paths: ['/usr/sbin/haproxy', '/usr/local/sbin/haproxy'], pkg: 'haproxy' },
+  // The stats page in a real browser (stats-page.test.ts, puppeteer-core drives Debian's chromium).
+  { bin: 'chromium', paths: ['/usr/bin/chromium'], pkg: 'chromium' },
 ];
 
 /** The edge runs as a real process in some tests: build dist/ once, before any of them. */
