@@ -16,6 +16,7 @@ describe('resolveEdgeOptions', () => {
     expect(o.keyPrefix).toBe('');
     expect(o.format).toBe('envelope');
     expect(o.maxEntryBytes).toBe(8 * 1024 * 1024);
+    expect(o.store.memcachedItemBytes).toBe(1024 * 1024);
     expect(o.policy.defaultTtlSeconds).toBe(120);
     expect(o.policy.defaultStaleIfErrorSeconds).toBe(3600);
     expect(o.compression).toBe('gzip');
@@ -33,6 +34,8 @@ describe('resolveEdgeOptions', () => {
     [{ origin: 'http://a:1', port: '-1' }, /port must be an integer from 0 to 65535, got '-1'/],
     [{ origin: 'http://a:1', memcached: 'a:1,a:1' }, /listed twice/],
     [{ origin: 'http://a:1', maxEntryBytes: '10m', memoryBytes: '5m' }, /memoryBytes .* at least maxEntryBytes/],
+    [{ origin: 'http://a:1', memcachedItemBytes: '1k' }, /memcachedItemBytes must be/],
+    [{ origin: 'http://a:1', memcachedItemBytes: 'big' }, /memcachedItemBytes .*got 'big'/],
     [{ origin: 'http://a:1', format: 'raw', compression: 'br' }, /compression 'br' needs format 'envelope'/],
     [{ origin: 'http://a:1', accessLogSample: 2 }, /accessLogSample must be a number from 0 to 1/],
     [{ origin: 'http://a:1', originHealthPath: 'health' }, /originHealthPath must be a path starting with '\/'/],
