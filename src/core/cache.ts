@@ -185,9 +185,12 @@ export function createPageCache(options: PageCacheOptions): PageCache {
       const v = store.getSync(key);
       if (v === undefined) return undefined;
       const e = decoded(key, v);
-      // A page stored under versions a purge has replaced is a miss; undefined (versions to read from
-      // memcached first) sends the caller to get(), which reads them in one round trip.
-      return e !== undefined && generations.currentSync(e, Date.now()) === true ? e : undefined;
+      if (e === undefined) return undefined;
+      // A page stored under versions a purge has replaced is a miss (stale after a soft purge); undefined
+      // (versions to read from memcached first) sends the caller to get(), which reads them in one round trip.
+      const now = Date.now();
+      const c = generations.currentSync(e, now);
+      return c === 'current' ? e : c === 'stale' ? softened(e, now) : undefined;
     },
     async get(key: string): Promise<CacheEntry | undefined> {
       const v = await store.get(key);
@@ -195,8 +198,8 @@ export function createPageCache(options: PageCacheOptions): PageCache {
       const e = decoded(key, v);
       if (e === undefined) return undefined;
       const now = Date.now();
-      const sync = generations.currentSync(e, now);
-      return (sync ?? (await generations.current(e, now))) ? e : undefined;
+      const c = generations.currentSync(e, now) ?? (await generations.current(e, now));
+      return c === 'current' ? e : c === 'stale' ? softened(e, now) : undefined;
     },
     async put(key: string, entry: CacheEntry): Promise<boolean> {
       if (format === 'raw' && !fitsRaw(entry)) {
@@ -287,6 +290,17 @@ export function createPageCache(options: PageCacheOptions): PageCache {
     },
   };
 
+  // A page a soft purge by version reached, as lookups see it (stale), made once per decoded entry.
+  const soft = new WeakMap<CacheEntry, CacheEntry | null>();
+  function softened(e: CacheEntry, now: number): CacheEntry | undefined {
+    let s = soft.get(e);
+    if (s === undefined) {
+      s = softPurged(e, now) ?? null;
+      soft.set(e, s);
+    }
+    return s ?? undefined;
+  }
+
   /** Marks a stored page stale in every tier (soft-purge.ts); one with no times (raw) is deleted. */
   async function softPurge(key: string): Promise<void> {
     store.evictLocal(key);
@@ -298,12 +312,13 @@ export function createPageCache(options: PageCacheOptions): PageCache {
   }
 
   /**
-   * A hard tag purge sets new versions first (every page stamped with the old ones is a miss, whatever the
-   * indexes still hold), then deletes the pages its indexes list; a soft one marks those pages stale.
+   * A tag purge sets new versions first (every page stamped with the old ones is a miss, or stale when soft,
+   * whatever the indexes still hold), then deletes the pages its indexes list, or marks them stale.
    */
   async function purgeTagKeys(tags: readonly string[], soft: boolean): Promise<string[]> {
     if (tags.length === 0) return [];
-    if (!soft) await generations.bump(tags);
+    // Soft too: the indexes' pages are marked stale at once, the versions hold for those an index lost.
+    await generations.bump(tags, soft);
     return tagIndex.purge(tags, soft ? softPurge : undefined);
   }
 

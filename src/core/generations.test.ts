@@ -30,16 +30,16 @@ describe('generations', () => {
     const { g } = setup();
     const p = await g.stamp(page(['a', 'b']));
     const other = await g.stamp(page(['c']));
-    expect(g.currentSync(p, 10)).toBe(true);
-    expect(g.currentSync(p, 11)).toBe(true);
+    expect(g.currentSync(p, 10)).toBe('current');
+    expect(g.currentSync(p, 11)).toBe('current');
     await g.bump(['b']);
-    expect(g.currentSync(p, 12)).toBe(false);
-    expect(await g.current(p, 12)).toBe(false);
-    expect(g.currentSync(other, 12)).toBe(true);
+    expect(g.currentSync(p, 12)).toBe('gone');
+    expect(await g.current(p, 12)).toBe('gone');
+    expect(g.currentSync(other, 12)).toBe('current');
     await g.bump('all');
-    expect(g.currentSync(other, 13)).toBe(false);
+    expect(g.currentSync(other, 13)).toBe('gone');
     // A page stored now is current again.
-    expect(g.currentSync(await g.stamp(page(['c'])), 14)).toBe(true);
+    expect(g.currentSync(g.stamp(page(['c'])), 14)).toBe('current');
   });
 
   it('a lost version (evicted) makes its pages misses, never current again', async () => {
@@ -48,12 +48,27 @@ describe('generations', () => {
     await store.delete(versionKey('p:', 'a'));
     // Another process's copy: it reads the store (past its own copy's lifetime).
     const later = createGenerations(store, 'p:', 60_000);
-    expect(later.currentSync(p, Date.now())).toBe(false);
+    expect(later.currentSync(p, Date.now())).toBe('gone');
+  });
+
+  it('a soft purge makes the pages stale, for up to four more soft purges, then gone; a page stored after is current', async () => {
+    const { g } = setup();
+    const p = g.stamp(page(['a']));
+    await g.bump(['a'], true);
+    expect(g.currentSync(p, Date.now())).toBe('stale');
+    const q = g.stamp(page(['a']));
+    expect(g.currentSync(q, Date.now())).toBe('current');
+    for (let i = 0; i < 3; i++) await g.bump(['a'], true);
+    expect(await g.current(p, Date.now())).toBe('stale');
+    await g.bump(['a'], true);
+    expect(await g.current(p, Date.now())).toBe('gone');
+    await g.bump(['a']);
+    expect(await g.current(q, Date.now())).toBe('gone');
   });
 
   it('a page without tags carries no stamp and is always current', async () => {
     const { g } = setup();
-    expect(g.currentSync(page([]), 1)).toBe(true);
-    expect(await g.current(page([]), 1)).toBe(true);
+    expect(g.currentSync(page([]), 1)).toBe('current');
+    expect(await g.current(page([]), 1)).toBe('current');
   });
 });

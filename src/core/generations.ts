@@ -42,18 +42,44 @@ interface Stamp {
 }
 
 const MAX_CACHED = 10_000;
+/** Versions a soft purge retired that still mean "stale, serve while refreshing" (older ones are misses). */
+const MAX_RETIRED = 4;
+
+/** A page against the versions now: current, soft-purged (serve stale while one refresh runs), or purged. */
+export type Currency = 'current' | 'stale' | 'gone';
+
+/**
+ * A stored version value: the current version, then the versions soft purges retired, '|'-separated
+ * ('k3|k2|k1'). How a stamped version `v` fares against it.
+ */
+function against(value: string, v: string): Currency {
+  if (value === v) return 'current';
+  const bar = value.indexOf('|');
+  if (bar === -1) return 'gone';
+  if (bar === v.length && value.startsWith(v)) return 'current';
+  return value.slice(bar + 1).split('|').includes(v) ? 'stale' : 'gone';
+}
+
+function currentPart(value: string): string {
+  const bar = value.indexOf('|');
+  return bar === -1 ? value : value.slice(0, bar);
+}
 
 function noop(): void {}
 
 export interface Generations {
   /** The entry with a stamp of the versions this process knows (an earlier stamp replaced); versions unknown here are created. Never waits. */
   stamp(entry: CacheEntry): CacheEntry;
-  /** Whether the entry's stamp is current, from this process's copy of the versions; undefined when a version must be read from the store first. True when unstamped. */
-  currentSync(entry: CacheEntry, now: number): boolean | undefined;
-  /** Whether the entry's stamp is current, reading the versions this process has no fresh copy of (in parallel: one round trip). */
-  current(entry: CacheEntry, now: number): Promise<boolean>;
-  /** New versions for these tags (or the global one, for 'all'): every page stored under the old ones is a miss from now on. */
-  bump(tags: readonly string[] | 'all'): Promise<void>;
+  /** The entry's stamp against this process's copy of the versions; undefined when a version must be read from the store first. Unstamped: current. */
+  currentSync(entry: CacheEntry, now: number): Currency | undefined;
+  /** The entry's stamp against the versions, reading those this process has no fresh copy of (in parallel: one round trip). */
+  current(entry: CacheEntry, now: number): Promise<Currency>;
+  /**
+   * New versions for these tags (or the global one, for 'all'): every page stored under the old ones is a
+   * miss from now on; with soft, it is stale instead (served while one refresh runs) until MAX_RETIRED more
+   * soft purges of the tag.
+   */
+  bump(tags: readonly string[] | 'all', soft?: boolean): Promise<void>;
 }
 
 export function createGenerations(store: CacheStore, keyPrefix: string, versionTtlMs: number): Generations {
@@ -120,7 +146,7 @@ export function createGenerations(store: CacheStore, keyPrefix: string, versionT
    */
   function versionForStamp(key: string, now: number): string {
     const c = cached.get(key);
-    if (c !== undefined && c.value !== '') return c.value;
+    if (c !== undefined && c.value !== '') return currentPart(c.value);
     const fresh = freshVersion();
     remember(key, fresh, now);
     store.add(key, Buffer.from(fresh, 'latin1'), 0, 0).then(
@@ -139,57 +165,72 @@ export function createGenerations(store: CacheStore, keyPrefix: string, versionT
       return { ...entry, tags: [...tags, stamp] };
     },
 
-    currentSync(entry: CacheEntry, now: number): boolean | undefined {
+    currentSync(entry: CacheEntry, now: number): Currency | undefined {
       const s = stampOf(entry);
-      if (s === null) return true;
+      if (s === null) return 'current';
       // The hot-page case: nothing learnt since this stamp was last found current, and no copy expired.
-      if (s.checkedEpoch === epoch && now < s.validUntil) return true;
+      if (s.checkedEpoch === epoch && now < s.validUntil) return 'current';
       const keys = s.keys;
       const at = epoch;
       let until = Number.MAX_SAFE_INTEGER;
+      let result: Currency = 'current';
       for (let i = 0; i < keys.length; i++) {
         const c = cached.get(keys[i]!);
+        let value: string;
         if (c === undefined || c.until <= now) {
           // The embedded store is the truth and answers synchronously; memcached must be asked.
           if (store.kind !== 'memory') return undefined;
           const v = store.getSync(keys[i]!);
-          const value = v === undefined ? '' : v.value.toString('latin1');
+          value = v === undefined ? '' : v.value.toString('latin1');
           remember(keys[i]!, value, now);
-          if (value !== s.values[i]) return false;
           until = Math.min(until, now + versionTtlMs);
-        } else if (c.value !== s.values[i]) {
-          return false;
         } else {
+          value = c.value;
           until = Math.min(until, c.until);
         }
+        const r = value === s.values[i] ? 'current' : against(value, s.values[i]!);
+        if (r === 'gone') return 'gone';
+        if (r === 'stale') result = 'stale';
       }
-      // Memoised only when no version was read meanwhile (the embedded store's reads move the epoch).
-      s.checkedEpoch = at === epoch ? epoch : -1;
-      s.validUntil = until;
-      return true;
+      // Memoised only when current and no version was read meanwhile (the embedded store's reads move the epoch).
+      if (result === 'current') {
+        s.checkedEpoch = at === epoch ? epoch : -1;
+        s.validUntil = until;
+      }
+      return result;
     },
 
-    async current(entry: CacheEntry, now: number): Promise<boolean> {
+    async current(entry: CacheEntry, now: number): Promise<Currency> {
       const s = stampOf(entry);
-      if (s === null) return true;
+      if (s === null) return 'current';
       const values = await Promise.all(
         s.keys.map((k) => {
           const c = cached.get(k);
           return c !== undefined && c.until > now ? c.value : read(k, now);
         }),
       );
-      for (let i = 0; i < values.length; i++) if (values[i] !== s.values[i]) return false;
-      return true;
+      let result: Currency = 'current';
+      for (let i = 0; i < values.length; i++) {
+        const r = against(values[i]!, s.values[i]!);
+        if (r === 'gone') return 'gone';
+        if (r === 'stale') result = 'stale';
+      }
+      return result;
     },
 
-    async bump(tags: readonly string[] | 'all'): Promise<void> {
+    async bump(tags: readonly string[] | 'all', soft = false): Promise<void> {
       const keys = tags === 'all' ? [globalKey] : tags.map(tagKey);
       const now = Date.now();
       await Promise.all(
         keys.map(async (k) => {
-          const fresh = freshVersion();
-          remember(k, fresh, now);
-          await store.set(k, Buffer.from(fresh, 'latin1'), 0, 0);
+          let value = freshVersion();
+          if (soft) {
+            // The version it replaces (and those earlier soft purges retired) now mean "stale".
+            const before = await read(k, now);
+            if (before !== '') value = [value, ...before.split('|')].slice(0, 1 + MAX_RETIRED).join('|');
+          }
+          remember(k, value, now);
+          await store.set(k, Buffer.from(value, 'latin1'), 0, 0);
         }),
       );
     },

@@ -13,8 +13,10 @@ import { memcachedForSuite } from '../helpers/memcached';
 import { request, startOrigin } from '../helpers/origin';
 import type { TestOrigin } from '../helpers/origin';
 import { sleep } from '../helpers/ports';
+import { tagHeadKey, tagIndexKey } from '../../src/core/tags';
 
 const TOKEN = 'purge-soft-token-0123456789';
+const PREFIX = `soft${Date.now()}:`;
 const mc = memcachedForSuite();
 let origin: TestOrigin;
 let edge: EdgeProcess;
@@ -36,11 +38,11 @@ beforeAll(async () => {
         res.end();
         return;
       }
-      res.writeHead(200, { 'content-type': 'text/plain', etag, 'cache-control': cc });
+      res.writeHead(200, { 'content-type': 'text/plain', etag, 'cache-control': cc, 'surrogate-key': 'news' });
       res.end(`${path} v${v}`);
     }, slowMs);
   });
-  edge = await startEdge(['--origin', origin.url, '--memcached', mc.address, '--workers', '2', '--admin-token', TOKEN, '--key-prefix', `soft${Date.now()}:`]);
+  edge = await startEdge(['--origin', origin.url, '--memcached', mc.address, '--workers', '2', '--admin-token', TOKEN, '--key-prefix', PREFIX]);
 });
 afterAll(async () => {
   await edge?.stop();
@@ -136,4 +138,30 @@ it("the middleware's purgeUrls({ soft }) leaves the page in memcached, stale whi
   } finally {
     await mw.close();
   }
+});
+
+it('a soft tag purge after memcached lost the tag index: the old page at once (UPDATING), one refresh (generation counters)', async () => {
+  const path = `/tagged/${Date.now()}`;
+  await stored(path);
+  await mc.direct.delete(tagHeadKey(PREFIX, 'news'));
+  for (let chunk = 0; chunk < 4; chunk++) await mc.direct.delete(tagIndexKey(PREFIX, 'news', chunk));
+  version.set(path, 2);
+  const r = await request(edge.adminPort, '/purge', {
+    method: 'POST',
+    host: '127.0.0.1',
+    headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ tags: ['news'], soft: true }),
+  });
+  expect(r.status).toBe(200);
+  // Both workers learn the new version within --l1-ttl (2 s).
+  await sleep(2100);
+  const first = await request(edge.port, path);
+  expect(first.headers['x-cache']).toBe('UPDATING');
+  expect(first.body.toString()).toBe(`${path} v1`);
+  for (let i = 0; i < 50 && hits.get(path) !== 2; i++) await sleep(20);
+  expect(hits.get(path)).toBe(2);
+  await sleep(100);
+  const after = await request(edge.port, path);
+  expect(after.body.toString()).toBe(`${path} v2`);
+  expect(hits.get(path)).toBe(2);
 });
