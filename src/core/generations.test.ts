@@ -66,6 +66,31 @@ describe('generations', () => {
     expect(await g.current(q, Date.now())).toBe('gone');
   });
 
+  it('memcached down: checks fail open (the L1 keeps shielding the origin); memcached emptied by a restart: known versions are written back', async () => {
+    const { store } = setup();
+    let down = false;
+    // The in-process store standing in for memcached: kind 'memcached', and suspect while "down".
+    const flaky = Object.assign(Object.create(store) as typeof store, {
+      kind: 'memcached' as const,
+      get: (k: string) => (down ? Promise.resolve(undefined) : store.get(k)),
+      add: (k: string, v: Buffer, f: number, t: number) => (down ? Promise.resolve(undefined) : store.add(k, v, f, t)),
+      suspect: () => down,
+    });
+    const g = createGenerations(flaky, 'p:', 1);
+    const p = g.stamp(page(['a']));
+    await new Promise((r) => setImmediate(r));
+    expect(await g.current(p, Date.now() + 10)).toBe('current');
+    down = true;
+    expect(await g.current(p, Date.now() + 20)).toBe('current');
+    // A process that never read the versions either (started during the outage).
+    expect(await createGenerations(flaky, 'p:', 1).current(p, Date.now())).toBe('current');
+    down = false;
+    await store.delete(versionKey('p:', 'a'));
+    await store.delete(versionKey('p:', undefined));
+    expect(await g.current(p, Date.now() + 30)).toBe('current');
+    expect((await store.get(versionKey('p:', 'a')))?.value.toString('latin1')).toBe(p.tags[1]!.split(' ')[2]);
+  });
+
   it('a page without tags carries no stamp and is always current', async () => {
     const { g } = setup();
     expect(g.currentSync(page([]), 1)).toBe('current');

@@ -45,6 +45,9 @@ const MAX_CACHED = 10_000;
 /** Versions a soft purge retired that still mean "stale, serve while refreshing" (older ones are misses). */
 const MAX_RETIRED = 4;
 
+/** A version memcached could not be asked for (down): checks fail open meanwhile. Never stored. */
+const UNKNOWN = '\0unknown';
+
 /** A page against the versions now: current, soft-purged (serve stale while one refresh runs), or purged. */
 export type Currency = 'current' | 'stale' | 'gone';
 
@@ -53,7 +56,7 @@ export type Currency = 'current' | 'stale' | 'gone';
  * ('k3|k2|k1'). How a stamped version `v` fares against it.
  */
 function against(value: string, v: string): Currency {
-  if (value === v) return 'current';
+  if (value === v || value === UNKNOWN) return 'current';
   const bar = value.indexOf('|');
   if (bar === -1) return 'gone';
   if (bar === v.length && value.startsWith(v)) return 'current';
@@ -108,6 +111,13 @@ export function createGenerations(store: CacheStore, keyPrefix: string, versionT
     cached.set(key, { value, until: now + versionTtlMs });
   }
 
+  function forget(key: string, value: string): void {
+    if (cached.get(key)?.value === value) {
+      epoch++;
+      cached.delete(key);
+    }
+  }
+
   function stampOf(entry: CacheEntry): Stamp | null {
     let s = stamps.get(entry);
     if (s !== undefined) return s;
@@ -130,6 +140,24 @@ export function createGenerations(store: CacheStore, keyPrefix: string, versionT
     // Past the in-process tier: its copy could be older than versionTtlMs allows.
     store.evictLocal(key);
     const v = await store.get(key);
+    const known = cached.get(key)?.value;
+    if (v === undefined && store.suspect?.(key) === true) {
+      // memcached is down, not empty: the version is unknown, and checks fail open (what this process knew,
+      // else UNKNOWN, which every stamp matches), so the L1 goes on shielding the origin through the outage
+      // (a purge cannot be recorded meanwhile anyway). Asked again after versionTtlMs.
+      const value = known === undefined || known === '' ? UNKNOWN : known;
+      remember(key, value, now);
+      return value;
+    }
+    if (v === undefined && known !== undefined && known !== '' && known !== UNKNOWN) {
+      // memcached lost a version this process knows (a restart emptied it): it is written back, so pages
+      // stored here since with it stay current. Were it evicted alone after another process's purge, pages
+      // stamped before that purge would match again: version items are tiny and read by every process once
+      // per versionTtlMs, so memcached evicts them after the pages they guard.
+      store.add(key, Buffer.from(known, 'latin1'), 0, 0).catch(noop);
+      remember(key, known, now);
+      return known;
+    }
     const value = v === undefined ? '' : v.value.toString('latin1');
     remember(key, value, now);
     return value;
@@ -146,11 +174,16 @@ export function createGenerations(store: CacheStore, keyPrefix: string, versionT
    */
   function versionForStamp(key: string, now: number): string {
     const c = cached.get(key);
-    if (c !== undefined && c.value !== '') return currentPart(c.value);
+    if (c !== undefined && c.value !== '' && c.value !== UNKNOWN) return currentPart(c.value);
     const fresh = freshVersion();
     remember(key, fresh, now);
     store.add(key, Buffer.from(fresh, 'latin1'), 0, 0).then(
-      (added) => (added === false ? read(key, Date.now()) : undefined),
+      // Taken: learn the one another process made. Not asked (memcached down): forget ours, never stored.
+      function added(result: boolean | undefined): Promise<unknown> | undefined {
+        if (result === false) return read(key, Date.now());
+        if (result === undefined) forget(key, fresh);
+        return undefined;
+      },
       noop,
     ).catch(noop);
     return fresh;
