@@ -302,13 +302,21 @@ export function createPageCache(options: PageCacheOptions): PageCache {
   }
 
   /** Marks a stored page stale in every tier (soft-purge.ts); one with no times (raw) is deleted. */
-  async function softPurge(key: string): Promise<void> {
+  /** Marks a stored page stale (or deletes it when it cannot be served stale); false when there was none. */
+  async function softPurge(key: string): Promise<boolean> {
     store.evictLocal(key);
     const entry = await cache.get(key);
-    if (entry === undefined) return;
+    if (entry === undefined) return false;
+    const index = readVariantIndex(entry);
+    if (index !== undefined) {
+      // A page stored as Vary variants: each variant is marked stale; the index itself is no page.
+      for (const variant of index.keys) await softPurge(variant);
+      return true;
+    }
     const stale = softPurged(entry, Date.now());
     if (stale === undefined) await cache.delete(key);
     else if (!(await cache.put(key, stale))) await cache.delete(key);
+    return true;
   }
 
   /**
@@ -328,11 +336,19 @@ export function createPageCache(options: PageCacheOptions): PageCache {
       const key = keyForUrl(keyPrefix, url);
       if (key === undefined) continue;
       // The page as rendered for http (nginx's key) and for https (behind --trust-proxy), whatever the URL's scheme.
+      // The https one is counted (and named to other processes) only where it was there: a site without
+      // --trust-proxy never has one, and a purge of one URL reports one page.
       const secure = httpsVariantKey(key);
-      if (soft) await Promise.all([softPurge(key), softPurge(secure)]);
-      else await Promise.all([store.delete(key), store.delete(secure)]);
+      let secureThere: boolean;
+      if (soft) {
+        await softPurge(key);
+        secureThere = await softPurge(secure);
+      } else {
+        [, secureThere] = await Promise.all([store.delete(key), store.delete(secure)]);
+      }
       metrics.purged.labels('url').inc();
-      out.push(key, secure);
+      out.push(key);
+      if (secureThere) out.push(secure);
     }
     return out;
   }

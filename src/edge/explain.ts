@@ -5,6 +5,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { entryEncoding } from '../core/compress';
 import { decodeEntry, entryHeader, entryLifetimeSeconds } from '../core/entry';
+import { plainTags } from '../core/generations';
 import type { RawFormatOptions } from '../core/entry';
 import { HOP_BY_HOP } from '../core/headers';
 import { cacheKey, httpsVariantKey, normalizeHost, normalizeRequestUri, splitUrl } from '../core/key';
@@ -165,7 +166,7 @@ function view(v: StoredValue, src: ExplainSources, now: number): StoredView {
     staleWhileRevalidateSeconds: e.staleWhileRevalidateSeconds,
     staleIfErrorSeconds: e.staleIfErrorSeconds,
     expiresInSeconds: e.storedAt === 0 ? -1 : Math.max(0, Math.floor((e.storedAt + lifetime * 1000 - now) / 1000)),
-    tags: e.tags,
+    tags: plainTags(e.tags),
     contentType: entryHeader(e, 'content-type'),
     encoding: entryEncoding(e),
     bytes: v.value.length,

@@ -8,7 +8,7 @@ import { pageCache } from '../../middleware';
 import { createEdgeServer } from '../../src/edge/server';
 import { listen } from '../helpers/express-app';
 import { request } from '../helpers/origin';
-import { scriptedSuite, startScriptedEdge } from '../helpers/scripted-origin';
+import { scriptedSuite, sleep, startScriptedEdge } from '../helpers/scripted-origin';
 import type { Scripted } from '../helpers/scripted-origin';
 import type http from 'node:http';
 
@@ -93,6 +93,7 @@ describe('variants (RFC 9111 §4.1)', () => {
     const path = languagePage();
     await untilHit(path, { 'accept-language': 'fr' });
     await untilHit(path, { 'accept-language': 'de' });
+    await sleep(200); // writes in flight settle (see below)
     const before = s.o.seen(path).length;
     await s.e.edge.purge([`http://example.com${path}`], []);
     const fr = await s.e.get(path, { 'accept-language': 'fr' });
@@ -100,6 +101,21 @@ describe('variants (RFC 9111 §4.1)', () => {
     expect(fr.headers['x-cache']).not.toBe('HIT');
     expect(de.headers['x-cache']).not.toBe('HIT');
     expect(s.o.seen(path)).toHaveLength(before + 2);
+  });
+
+  it('a soft purge of the URL marks every variant stale: served at once while it refreshes', async () => {
+    const path = languagePage();
+    await untilHit(path, { 'accept-language': 'fr' });
+    await untilHit(path, { 'accept-language': 'de' });
+    // A second fill's write still in flight would land after the purge (as for any page): let writes settle.
+    await sleep(200);
+    await s.e.edge.purge([`http://example.com${path}`], [], { soft: true });
+    const fr = await s.e.get(path, { 'accept-language': 'fr' });
+    expect(fr.headers['x-cache']).toBe('UPDATING');
+    expect(fr.body.toString()).toBe('page in fr');
+    const de = await s.e.get(path, { 'accept-language': 'de' });
+    expect(de.headers['x-cache']).toBe('UPDATING');
+    expect(de.body.toString()).toBe('page in de');
   });
 
   it('concurrent misses for different variants: every client gets its own language', async () => {
