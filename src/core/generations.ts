@@ -7,7 +7,8 @@
 // from this process's copy and never waits on memcached.
 import { createHash, randomBytes } from 'node:crypto';
 import type { CacheEntry } from './entry';
-import type { CacheStore } from './store';
+import { storedValue } from './store';
+import type { CacheStore, StoredValue } from './store';
 
 /** The stamp: the last tag, '\u0001v ' then the global and each tag's version, space-separated. */
 const STAMP = '\u0001v ';
@@ -85,7 +86,42 @@ export interface Generations {
   bump(tags: readonly string[] | 'all', soft?: boolean): Promise<void>;
 }
 
-export function createGenerations(store: CacheStore, keyPrefix: string, versionTtlMs: number): Generations {
+/** What generations need of a store: the page store itself with memcached, a Map of their own without. */
+type VersionStore = Pick<CacheStore, 'kind' | 'getSync' | 'get' | 'add' | 'set' | 'evictLocal' | 'suspect'>;
+
+/** Most versions the in-process table holds; past it the oldest are dropped (their pages become misses). */
+const MAX_LOCAL_VERSIONS = 200_000;
+
+/**
+ * Versions for the embedded store, in a table of their own: in the page LRU they would be evicted by a flood
+ * of pages (lru-cache does not refresh an entry when read), and every page stamped with a lost version
+ * would turn into a miss, over and over. The embedded store is this process's alone, so is this table.
+ */
+function inProcessVersions(): VersionStore {
+  const table = new Map<string, StoredValue>();
+  function put(key: string, value: Buffer): void {
+    if (!table.has(key) && table.size >= MAX_LOCAL_VERSIONS) table.delete(table.keys().next().value!);
+    table.set(key, storedValue(value, 0));
+  }
+  return {
+    kind: 'memory',
+    getSync: (key) => table.get(key),
+    get: (key) => Promise.resolve(table.get(key)),
+    add(key, value) {
+      if (table.has(key)) return Promise.resolve(false);
+      put(key, value);
+      return Promise.resolve(true);
+    },
+    set(key, value) {
+      put(key, value);
+      return Promise.resolve(true);
+    },
+    evictLocal() {},
+  };
+}
+
+export function createGenerations(pages: CacheStore, keyPrefix: string, versionTtlMs: number): Generations {
+  const store: VersionStore = pages.kind === 'memory' ? inProcessVersions() : pages;
   // Versions as this process last read or wrote them, until when they may be used without asking again.
   let cached = new Map<string, { value: string; until: number }>();
   // Moves whenever this process learns or sets any version, so a stamp found current before is checked again.

@@ -199,7 +199,8 @@ export async function fillFromOrigin(ctx: EdgeContext, tx: Transaction, conditio
  */
 export async function fillShared(ctx: EdgeContext, tx: Transaction): Promise<FetchOutcome> {
   const { cache, opts } = ctx;
-  if (!ctx.sharedStore || !opts.coalesce) return fillFromOrigin(ctx, tx);
+  // No lock for a client demanding the origin's word: waiting could hand it the page another fill just stored.
+  if (!ctx.sharedStore || !opts.coalesce || tx.revalidate) return fillFromOrigin(ctx, tx);
   const turn = await takeFillTurn(cache, tx.key, opts.lockTimeoutMs);
   if (turn.kind === 'found') {
     ctx.metrics.coalesced.inc();

@@ -26,6 +26,8 @@ export class Transaction {
   keyVariant: string;
   /** Sent as https by a trusted proxy in front (--trust-proxy): keyed and forwarded as https. */
   secure: boolean;
+  /** The client's own Cache-Control demands the origin's word (honoured no-cache / max-age): no coalescing. */
+  revalidate: boolean;
   /** Looked up (GET/HEAD, no credentials) or passed. */
   cacheable: boolean;
   /** Forward the Cookie header? False when every cookie is on the ignore list. */
@@ -51,6 +53,7 @@ export class Transaction {
     this.secure = false;
     this.rule = undefined;
     this.keyVariant = '';
+    this.revalidate = false;
     this.cacheable = false;
     this.keepCookies = true;
     this.entry = undefined;

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { request } from './origin';
 import type { Reply } from './origin';
+import { watchChild } from './edge';
 import { freePort } from './ports';
 
 export const DJANGO_DIR = path.join(__dirname, '..', '..', 'examples', 'django');
@@ -48,22 +49,14 @@ export async function startDjangoExample(layout: 'edge' | 'raw', env: NodeJS.Pro
       ...env,
     },
   });
-  running.add(child);
-  let out = '';
-  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
-  const exited = new Promise<number | null>((resolve) =>
-    child.once('exit', (code) => {
-      running.delete(child);
-      resolve(code);
-    }),
-  );
+  const watched = watchChild(child, running);
+  const exited = watched.exited;
   const deadline = Date.now() + 30000;
-  while (!out.includes('ready:')) {
-    if (child.exitCode !== null) throw new Error(`run.sh ${layout} exited (${child.exitCode}): ${out}`);
+  while (!watched.output().includes('ready:')) {
+    if (child.exitCode !== null) throw new Error(`run.sh ${layout} exited (${child.exitCode}): ${watched.output()}`);
     if (Date.now() > deadline) {
       process.kill(-child.pid!, 'SIGKILL');
-      throw new Error(`run.sh ${layout} not ready after 30 s: ${out}`);
+      throw new Error(`run.sh ${layout} not ready after 30 s: ${watched.output()}`);
     }
     await new Promise((r) => setTimeout(r, 50));
   }
@@ -71,11 +64,12 @@ export async function startDjangoExample(layout: 'edge' | 'raw', env: NodeJS.Pro
     djangoPort,
     edgePort,
     adminPort,
-    output: () => out,
+    output: watched.output,
     originHits(target, method = 'GET') {
       // Django's server logs each request: [06/Dec/2026 10:29:10] "GET / HTTP/1.1" 200 616
       const line = `] "${method} ${target} HTTP/1.1" `;
       let n = 0;
+      const out = watched.output();
       for (let i = out.indexOf(line); i !== -1; i = out.indexOf(line, i + 1)) n++;
       return n;
     },

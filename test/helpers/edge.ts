@@ -21,13 +21,11 @@ process.on('exit', () => {
   for (const c of running) c.kill('SIGKILL');
 });
 
-export async function startEdge(flags: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<EdgeProcess> {
-  const port = await freePort();
-  const adminPort = await freePort();
-  const child = spawn(process.execPath, [CLI, 'serve', '--host', '127.0.0.1', '--port', String(port), '--admin-port', String(adminPort), ...flags], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, EDGE_LOG_LEVEL: 'warn', ...env },
-  });
+/**
+ * Tracks a started process in `running` (killed when the test process exits) until it exits, collecting
+ * what it prints: its output so far, and its exit code once it has exited.
+ */
+export function watchChild(child: ChildProcess, running: Set<ChildProcess>): { output(): string; exited: Promise<number | null> } {
   running.add(child);
   let out = '';
   child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
@@ -38,17 +36,28 @@ export async function startEdge(flags: readonly string[], env: NodeJS.ProcessEnv
       resolve(code);
     }),
   );
+  return { output: () => out, exited };
+}
+
+export async function startEdge(flags: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<EdgeProcess> {
+  const port = await freePort();
+  const adminPort = await freePort();
+  const child = spawn(process.execPath, [CLI, 'serve', '--host', '127.0.0.1', '--port', String(port), '--admin-port', String(adminPort), ...flags], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, EDGE_LOG_LEVEL: 'warn', ...env },
+  });
+  const { output, exited } = watchChild(child, running);
   await Promise.race([
     Promise.all([waitForPort(port, 15000), waitForPort(adminPort, 15000)]),
     exited.then((code) => {
-      throw new Error(`edge exited (${code}) before listening: ${out}`);
+      throw new Error(`edge exited (${code}) before listening: ${output()}`);
     }),
   ]);
   return {
     port,
     adminPort,
     child,
-    output: () => out,
+    output,
     async stop() {
       if (child.exitCode !== null) return child.exitCode;
       child.kill('SIGTERM');

@@ -60,7 +60,8 @@ export function fetch(tx: Transaction): StepName | Promise<StepName> {
   const ctx = tx.ctx;
   // Hit-for-miss: this page was just found uncacheable; fetch it for this client alone, no waiting.
   if (ctx.uncacheable.has(tx.key, Date.now())) return 'pass';
-  if (ctx.opts.coalesce) {
+  // A client that asked for the origin's word (honoured no-cache / max-age) joins no fill begun before it.
+  if (ctx.opts.coalesce && !tx.revalidate) {
     const pending = ctx.inflight.pending(tx.key);
     if (pending !== undefined) {
       ctx.metrics.coalesced.inc();

@@ -31,6 +31,7 @@ function requestDirectives(tx: Transaction, next: StepName): StepName {
     // max-age=0 always revalidates (ages are whole seconds: a page stored this second has age 0, too).
     if (cc.has('no-cache') || (maxAge !== undefined && (maxAge === 0 || ageSeconds(tx.entry!.storedAt, tx.now) > maxAge))) {
       tx.status = 'EXPIRED';
+      tx.revalidate = true;
       next = 'fetch';
     }
   }
