@@ -93,7 +93,9 @@ export async function purgeCommand(argv: readonly string[], env: NodeJS.ProcessE
     }
     progress.finish();
     await store.close();
-    return rewarmed(`${soft ? 'marked stale' : 'purged'} ${count} key(s) in memcached (edges drop their L1 copies within --l1-ttl seconds)`);
+    const versioned = scoped.length + (everything ? 1 : 0);
+    const scope = versioned > 0 ? `; ${versioned} prefix/site/all version(s) renewed: every page under them is a ${soft ? 'stale page' : 'miss'} from now` : '';
+    return rewarmed(`${soft ? 'marked stale' : 'purged'} ${count} key(s) in memcached${scope} (edges drop their L1 copies within --l1-ttl seconds)`);
   }
   const admin = str(values.admin) ?? env.EDGE_ADMIN_URL ?? `http://127.0.0.1:${env.EDGE_ADMIN_PORT ?? '9091'}`;
   const token = str(values['admin-token']) ?? env.EDGE_ADMIN_TOKEN;

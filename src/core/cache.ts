@@ -13,7 +13,7 @@ import { headersVaryOnCookie } from './policy';
 import { OPTION_TABLE } from './option-table';
 import type { CacheMetrics } from './metrics';
 import type { CacheStore, StoredValue } from './store';
-import { createTagIndex } from './tags';
+import { createTagIndex, isExplicitTag } from './tags';
 import { softPurged } from './soft-purge';
 import { createGenerations, plainTags } from './generations';
 
@@ -226,7 +226,11 @@ export function createPageCache(options: PageCacheOptions): PageCache {
       const ok = await store.set(key, value, flags, lifetime);
       if (ok) {
         stored.inc();
-        if (tags.length > 0) await tagIndex.index(key, tags);
+        // Envelope pages carry their versions, so the automatic site and prefix tags need no index: indexing
+        // them appended every page to one ever-growing list per site (in memcached, or copied whole by the
+        // embedded store on every store: 23 % of a cold-miss profile). Raw entries have no stamp: indexed.
+        const indexed = format === 'envelope' ? tags.filter(isExplicitTag) : tags;
+        if (indexed.length > 0) await tagIndex.index(key, indexed);
       }
       return ok;
     },

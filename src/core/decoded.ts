@@ -25,6 +25,17 @@ function inflate(coding: string, body: Buffer): Buffer | undefined {
   return undefined;
 }
 
+/** A compressed entry's headers for its decoded copy: without Content-Encoding, and without the ETag, which named the encoded bytes. */
+function identityHeaders(src: readonly string[]): string[] {
+  const headers: string[] = [];
+  for (let i = 0; i < src.length; i += 2) {
+    const name = src[i]!;
+    if (name === 'content-encoding' || name === 'etag') continue;
+    headers.push(name, src[i + 1]!);
+  }
+  return headers;
+}
+
 export class DecodedCopies {
   private readonly lru: LRUCache<CacheEntry, CacheEntry> | undefined;
 
@@ -49,16 +60,20 @@ export class DecodedCopies {
     if (entry.body.length > MAX_COMPRESSED_BYTES) return undefined;
     const body = inflate(coding, entry.body);
     if (body === undefined) return undefined;
-    const headers: string[] = [];
-    const src = entry.headers;
-    for (let i = 0; i < src.length; i += 2) {
-      const name = src[i]!;
-      if (name === 'content-encoding' || name === 'etag') continue;
-      headers.push(name, src[i + 1]!);
-    }
-    const made: CacheEntry = { ...entry, headers, body };
+    const made: CacheEntry = { ...entry, headers: identityHeaders(entry.headers), body };
     lru.set(entry, made);
     return made;
+  }
+
+  /**
+   * Keeps `body`, the page as the origin sent it, as the identity copy of `entry` (the same page compressed
+   * by the fill): a fill for a client that takes only identity then delivers without inflating what it has
+   * just deflated.
+   */
+  seed(entry: CacheEntry, body: Buffer): void {
+    const lru = this.lru;
+    if (lru === undefined || body.length > MAX_DECODED_BYTES) return;
+    lru.set(entry, { ...entry, headers: identityHeaders(entry.headers), body });
   }
 
   /** Bytes held (for metrics and tests). */

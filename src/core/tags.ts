@@ -131,6 +131,11 @@ export function prefixTag(host: string, dir: string): string {
   return `epc:prefix:${host}${dir}`;
 }
 
+/** Whether a tag is one the page's response or a rule gave, not an automatic site or prefix one. */
+export function isExplicitTag(tag: string): boolean {
+  return !tag.startsWith('epc:site:') && !tag.startsWith('epc:prefix:');
+}
+
 /** The automatic tags of a page: its site and the directories above it (at most PREFIX_TAG_DEPTH). */
 export function autoTags(host: string, requestUri: string): string[] {
   const out = [siteTag(host)];

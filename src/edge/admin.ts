@@ -294,7 +294,10 @@ export function createAdminServer(options: AdminOptions, backend: AdminBackend):
       if (all && soft) return json(res, 400, { error: 'all is a hard purge (a new global version): it cannot be soft' });
       const purged = await backend.purge(urls, scoped.length === 0 ? tags : [...tags, ...scoped], { soft, all });
       log.info({ urls: urls.length, tags: tags.length, prefixes: prefixes.length, sites: sites.length, site, soft, purged }, 'purge');
-      return json(res, 200, { purged });
+      // Prefixes, sites and all are purged by a new version, not by listing pages: every page under them is a
+      // miss (or stale, when soft) from now on, however many there are; `purged` counts the pages listed.
+      const versioned = prefixes.length + sites.length + (all ? 1 : 0);
+      return json(res, 200, versioned > 0 ? { purged, versioned } : { purged });
     }
     if (!open && !authorized) return json(res, 401, { error: 'missing or wrong bearer token' });
     if (path === '/metrics' && req.method === 'GET') {

@@ -1,7 +1,8 @@
 // The edge's fill: one origin request for a page to store (neutral headers, read up to maxEntryBytes,
 // compressed once, written off the client's path), run by this process's leader under the shared fill
 // lock (src/core/fill.ts). What may not be shared comes back as the fetching request's own response.
-import { compressEntry } from '../core/compress';
+import { acceptsEncoding } from '../core/accept';
+import { compressEntry, entryEncoding } from '../core/compress';
 import type { IncomingHttpHeaders } from 'node:http';
 import CachePolicy from 'http-cache-semantics';
 import { ENTRY_ETAG_WEAKENED, ENTRY_NO_TRANSFORM, entryHeader, hasValidator } from '../core/entry';
@@ -187,6 +188,8 @@ export async function fillFromOrigin(ctx: EdgeContext, tx: Transaction, conditio
     // the origin's own strong tag back.
     const before = entryHeader(fetched, 'etag');
     if (before !== undefined && !before.startsWith('W/')) entry = { ...entry, flags: decision.flags | ENTRY_ETAG_WEAKENED };
+    // This client takes only identity: it gets the body as fetched, not the compressed one inflated again.
+    if (!acceptsEncoding(tx.req.headers['accept-encoding'], entryEncoding(entry))) ctx.decoded.seed(entry, fetched.body);
   }
   const written = storeEntry(ctx, tx, entry, response.headers);
   return { kind: 'page', entry, stored: written !== undefined, written: written ?? NOT_WRITTEN, requestHeaders: tx.req.headers };
