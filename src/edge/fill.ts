@@ -207,7 +207,8 @@ export async function fillShared(ctx: EdgeContext, tx: Transaction): Promise<Fet
   const turn = await takeFillTurn(cache, tx.key, opts.lockTimeoutMs);
   if (turn.kind === 'found') {
     ctx.metrics.coalesced.inc();
-    return { kind: 'page', entry: turn.entry, stored: false };
+    // Found under this very key: a variant key selects one variant, so whoever joined this key wants it too.
+    return { kind: 'page', entry: turn.entry, stored: false, requestHeaders: tx.req.headers };
   }
   let outcome: FetchOutcome;
   try {
