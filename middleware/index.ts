@@ -3,6 +3,9 @@
 // response captured and stored after it has finished. A cache fault is a miss, never an error for the site.
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { pageCacheFor } from '../src/core/cache';
+// An edge on the same memcached stores pages that vary on request headers as variants under an index at the
+// page's key; the middleware does not select variants, so such a page is the app's to render (bypassed).
+import { isVariantIndex } from '../src/core/variants';
 import { decodedCopiesFor } from '../src/core/decoded';
 import type { DecodedCopies } from '../src/core/decoded';
 import type { PageCache } from '../src/core/cache';
@@ -10,7 +13,7 @@ import { createSingleFlight } from '../src/core/coalesce';
 import type { SingleFlight } from '../src/core/coalesce';
 import { deliverDecoded, deliverEntry, isNodeWriteHead } from '../src/core/deliver';
 import { EntryDecodeError } from '../src/core/errors';
-import { ENTRY_NO_TRANSFORM, entryHeader, ENTRY_VARIANT_INDEX } from '../src/core/entry';
+import { ENTRY_NO_TRANSFORM, entryHeader } from '../src/core/entry';
 import type { CacheEntry } from '../src/core/entry';
 import { headerString, parseTags, STORED_BY_ORIGIN, storableHeaders, SURROGATE_KEY, EDGE_VIA } from '../src/core/headers';
 import { normalizeHost, normalizeRequestUri } from '../src/core/key';
@@ -283,7 +286,7 @@ function recv(ctx: Context, req: CacheRequest, res: ServerResponse, next: NextFu
   const now = Date.now();
   let entry: CacheEntry | undefined;
   try {
-    entry = ctx.cache.getSync(key);
+    entry = ctx.cache.getSync(key, now);
   } catch (err) {
     // Only a broken custom store gets here; the cache still must not fail the page.
     lookupFailed(ctx, err);
@@ -506,7 +509,7 @@ async function follow(ctx: Context, req: CacheRequest, res: ServerResponse, next
   const now = Date.now();
   let entry: CacheEntry | undefined;
   try {
-    entry = ctx.cache.getSync(key) ?? (ctx.hasAsyncTier ? await ctx.cache.get(key) : undefined);
+    entry = ctx.cache.getSync(key, now) ?? (ctx.hasAsyncTier ? await ctx.cache.get(key) : undefined);
   } catch (err) {
     lookupFailed(ctx, err);
   }
@@ -534,15 +537,6 @@ function invalidateOnSuccess(ctx: Context, req: IncomingMessage, res: ServerResp
 function fillOfAnEdge(req: IncomingMessage): boolean {
   const via = req.headers.via;
   return via !== undefined && via.includes(EDGE_VIA);
-}
-
-/**
- * An edge on the same memcached stores pages that vary on request headers as variants under an index at
- * the page's key (src/core/variants.ts); the middleware does not select variants, so such a page is the
- * app's to render (bypassed, and its Vary keeps it from being stored here).
- */
-function isVariantIndex(entry: CacheEntry): boolean {
-  return ((entry.flags ?? 0) & ENTRY_VARIANT_INDEX) !== 0;
 }
 
 function isSecure(req: IncomingMessage): boolean {

@@ -13,6 +13,7 @@ import type { Progress } from './progress';
 import { prefixPurgeTag, sitePurgeTag } from '../core/tags';
 import { readFileSync } from 'node:fs';
 import { compileRules, nginxIncompatibility } from '../core/rules';
+import { ANY_STATUS } from '../core/policy';
 import { resolveRequestPolicy } from '../core/request-policy';
 import { plainObject } from '../core/options';
 
@@ -236,7 +237,7 @@ function refuseRulesNginxCannotKey(configPath: string | undefined): void {
   }
   const rules = compileRules(plainObject(`--config ${configPath}`, parsed).rules, {
     request: resolveRequestPolicy({}, 'strip'),
-    policy: { defaultTtlSeconds: 0, defaultStaleWhileRevalidateSeconds: 0, defaultStaleIfErrorSeconds: 0, statuses: 'any', maxTtlSeconds: 1 },
+    policy: { defaultTtlSeconds: 0, defaultStaleWhileRevalidateSeconds: 0, defaultStaleIfErrorSeconds: 0, statuses: ANY_STATUS, maxTtlSeconds: 1 },
   });
   const why = nginxIncompatibility(rules);
   if (why !== undefined) throw new ConfigError(`nginx-conf: ${why}; nginx would never find those pages (drop the rule's key options, or serve without nginx)`);

@@ -42,8 +42,8 @@ export interface PageCache {
   keyFor(host: string, requestUri: string): string;
   /** The key of the same URL's page rendered for https (key.ts httpsVariantKey): kept apart from the http one. */
   secureKeyFor(host: string, requestUri: string): string;
-  /** From an in-process tier only; undefined means "ask get()". */
-  getSync(key: string): CacheEntry | undefined;
+  /** From an in-process tier only; undefined means "ask get()". `now`: the request's clock, if read already. */
+  getSync(key: string, now?: number): CacheEntry | undefined;
   get(key: string): Promise<CacheEntry | undefined>;
   /** Encodes and writes; false when not written (too large, store fault). Never rejects. */
   put(key: string, entry: CacheEntry): Promise<boolean>;
@@ -173,22 +173,21 @@ export function createPageCache(options: PageCacheOptions): PageCache {
   }
 
   const keyFor = createKeyFunction(keyPrefix);
+  // Memoised like keyFor: an https hit hashes nothing either.
+  const secureKeyFor = createKeyFunction(keyPrefix, undefined, httpsVariantKey);
   const cache: PageCache = {
     store,
     keyPrefix,
     format,
     keyFor,
-    secureKeyFor(host: string, requestUri: string): string {
-      return httpsVariantKey(keyFor(host, requestUri));
-    },
-    getSync(key: string): CacheEntry | undefined {
+    secureKeyFor,
+    getSync(key: string, now = Date.now()): CacheEntry | undefined {
       const v = store.getSync(key);
       if (v === undefined) return undefined;
       const e = decoded(key, v);
       if (e === undefined) return undefined;
       // A page stored under versions a purge has replaced is a miss (stale after a soft purge); undefined
       // (versions to read from memcached first) sends the caller to get(), which reads them in one round trip.
-      const now = Date.now();
       const c = generations.currentSync(e, now);
       return c === 'current' ? e : c === 'stale' ? softened(e, now) : undefined;
     },
@@ -305,8 +304,10 @@ export function createPageCache(options: PageCacheOptions): PageCache {
     return s ?? undefined;
   }
 
-  /** Marks a stored page stale in every tier (soft-purge.ts); one with no times (raw) is deleted. */
-  /** Marks a stored page stale (or deletes it when it cannot be served stale); false when there was none. */
+  /**
+   * Marks a stored page stale in every tier (soft-purge.ts), or deletes it when it cannot be served stale
+   * (raw, or a response that forbids it); false when there was none.
+   */
   async function softPurge(key: string): Promise<boolean> {
     store.evictLocal(key);
     const entry = await cache.get(key);

@@ -75,11 +75,6 @@ export class DecodedCopies {
     if (lru === undefined || body.length > MAX_DECODED_BYTES) return;
     lru.set(entry, { ...entry, headers: identityHeaders(entry.headers), body });
   }
-
-  /** Bytes held (for metrics and tests). */
-  get bytes(): number {
-    return this.lru?.calculatedSize ?? 0;
-  }
 }
 
 /**

@@ -6,7 +6,7 @@ import type { PageCache } from './cache';
 import type { CacheEntry } from './entry';
 import { acquireLock, isMarkedUncacheable, lockKeyFor, markUncacheable, releaseLock } from './lock';
 import { freshness } from './policy';
-import { readVariantIndex } from './variants';
+import { isVariantIndex } from './variants';
 
 /** What the leader does: serve the page another process stored meanwhile, or produce it (holding the lock or not). */
 export type FillTurn = { readonly kind: 'found'; readonly entry: CacheEntry } | { readonly kind: 'produce'; readonly locked: boolean };
@@ -38,7 +38,7 @@ export async function takeFillTurn(cache: PageCache, key: string, waitMs: number
     state = await acquireLock(store, lockKey, lockSeconds);
     store.evictLocal(key);
     const entry = await cache.get(key);
-    if (entry !== undefined && readVariantIndex(entry) !== undefined) {
+    if (entry !== undefined && isVariantIndex(entry)) {
       // The page turned out to vary (RFC 9111 §4.1): the holder stored its own variant, maybe not this
       // request's; produce without waiting further (the lookup after this one resolves variants).
       if (state === 'acquired') releaseLock(store, lockKey);

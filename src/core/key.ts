@@ -112,16 +112,25 @@ export function cacheKey(keyPrefix: string, host: string, requestUri: string): s
  */
 const MEMO_INPUT_MAX = 512;
 
-export function createKeyFunction(keyPrefix: string, maxEntries = 10_000): (host: string, requestUri: string) => string {
+export function createKeyFunction(
+  keyPrefix: string,
+  maxEntries = 10_000,
+  /** Applied to the contract key before it is memoised (httpsVariantKey: the https page's key). */
+  derive?: (key: string) => string,
+): (host: string, requestUri: string) => string {
   let byHost = new Map<string, Map<string, string>>();
   let size = 0;
+  function compute(host: string, requestUri: string): string {
+    const key = hash('md5', keyPrefix + host + requestUri, 'hex');
+    return derive === undefined ? key : derive(key);
+  }
   return function keyFor(host: string, requestUri: string): string {
     // Only short inputs are kept, so the memo stays small (maxEntries x MEMO_INPUT_MAX) whatever URLs come.
-    if (host.length + requestUri.length > MEMO_INPUT_MAX) return hash('md5', keyPrefix + host + requestUri, 'hex');
+    if (host.length + requestUri.length > MEMO_INPUT_MAX) return compute(host, requestUri);
     let uris = byHost.get(host);
     let key = uris?.get(requestUri);
     if (key !== undefined) return key;
-    key = hash('md5', keyPrefix + host + requestUri, 'hex');
+    key = compute(host, requestUri);
     if (size >= maxEntries) {
       byHost = new Map();
       uris = undefined;

@@ -8,6 +8,12 @@ import { deltaSeconds, headerString, parseCacheControl, parseTags, SURROGATE_KEY
 type HeaderValue = string | number | readonly string[] | undefined;
 export type Headers = Readonly<Record<string, HeaderValue>>;
 
+/** `--cache-statuses any`: every final status with explicit freshness may be stored (RFC 9111 §3). */
+export const ANY_STATUS = 'any';
+
+/** Which statuses may be stored: a list of codes, or ANY_STATUS. */
+export type StorableStatuses = ReadonlySet<number> | typeof ANY_STATUS;
+
 export interface StorePolicyOptions {
   /** Freshness for a cacheable response that states none (nginx proxy_cache_valid); 0: store only what states one. */
   readonly defaultTtlSeconds: number;
@@ -15,8 +21,8 @@ export interface StorePolicyOptions {
   readonly defaultStaleWhileRevalidateSeconds: number;
   /** Stale-if-error window when the response gives none (RFC 5861); the edge's "grace". */
   readonly defaultStaleIfErrorSeconds: number;
-  /** Status codes that may be stored; `'any'`: any final status with explicit freshness (RFC 9111 §3). */
-  readonly statuses: ReadonlySet<number> | 'any';
+  /** Status codes that may be stored, or ANY_STATUS. */
+  readonly statuses: StorableStatuses;
   /** Longest freshness accepted, in seconds (caps a far-future Expires). */
   readonly maxTtlSeconds: number;
   /** Cap on the RFC 9111 §4.2.2 heuristic lifetime used when defaultTtlSeconds is 0; absent or 0: no heuristic (the middleware caches only what the app states). */
@@ -176,7 +182,7 @@ function refusal(request: StoreRequest, response: { readonly status: number; rea
     all.push('authorization');
   }
   // RFC 9111 §3: only final statuses, and 206/304 only when understood (they never are stored here).
-  if (opts.statuses === 'any' ? response.status < 200 || response.status === 206 || response.status === 304 : !opts.statuses.has(response.status)) {
+  if (opts.statuses === ANY_STATUS ? response.status < 200 || response.status === 206 || response.status === 304 : !opts.statuses.has(response.status)) {
     if (all === undefined) return 'status';
     all.push('status');
   }
@@ -253,7 +259,7 @@ export function decideStore(
 ): StoreDecision {
   const first = refusal(request, response, opts, undefined);
   if (first !== undefined) return { store: false, reason: first };
-  const anyStatus = opts.statuses === 'any';
+  const anyStatus = opts.statuses === ANY_STATUS;
   const governing = governingCacheControl(response.headers, opts.targetedField ?? DEFAULT_TARGETED_FIELD);
   const cc = parseCacheControl(governing.value);
 

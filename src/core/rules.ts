@@ -8,7 +8,8 @@ import { ConfigError } from './errors';
 import { normalizeHost } from './key';
 import type { UriNormalization } from './key';
 import { boolean, describe, integerIn, nonNegativeInt, plainObject, rejectUnknownKeys, stringList } from './options';
-import type { StorePolicyOptions } from './policy';
+import { ANY_STATUS } from './policy';
+import type { StorableStatuses, StorePolicyOptions } from './policy';
 import { refineRequestPolicy } from './request-policy';
 import type { ResolvedRequestPolicy } from './request-policy';
 
@@ -34,7 +35,7 @@ export interface RuleOptions {
   readonly bypass?: boolean;
   readonly bypassCookies?: readonly string[] | 'all';
   readonly ignoreCookies?: readonly string[];
-  readonly cacheStatuses?: readonly (number | string)[] | 'any';
+  readonly cacheStatuses?: readonly (number | string)[] | typeof ANY_STATUS;
   /** Tags added to stored pages: text, with {host} and {segment:N} (the Nth path segment) filled in. */
   readonly tags?: readonly string[];
   /** Key normalisation (changes the key nginx computes: nginx-conf refuses it). */
@@ -162,8 +163,8 @@ function seconds(path: string, value: unknown): number {
   return nonNegativeInt(path, value, TEN_YEARS);
 }
 
-function compileStatuses(path: string, value: unknown): ReadonlySet<number> | 'any' {
-  if (value === 'any') return 'any';
+function compileStatuses(path: string, value: unknown): StorableStatuses {
+  if (value === ANY_STATUS) return ANY_STATUS;
   if (!Array.isArray(value) || value.length === 0) fail(path, "a non-empty list of status codes or 'any'", value);
   return new Set((value as unknown[]).map((s) => integerIn(path, typeof s === 'string' ? Number(s) : s, 200, 599)));
 }
@@ -188,8 +189,8 @@ function compileByStatus(path: string, value: unknown, policy: StorePolicyOption
     const ttl = seconds(`${path}.${k}`, obj[k]);
     for (const code of statusCodes(`${path}.${k}`, k)) {
       if (out.has(code)) continue;
-      const statuses = policy.statuses === 'any' ? 'any' : new Set(policy.statuses);
-      if (statuses !== 'any') {
+      const statuses = policy.statuses === ANY_STATUS ? ANY_STATUS : new Set(policy.statuses);
+      if (statuses !== ANY_STATUS) {
         if (ttl === 0) statuses.delete(code);
         else statuses.add(code);
       }
@@ -198,7 +199,7 @@ function compileByStatus(path: string, value: unknown, policy: StorePolicyOption
       const serverError = code >= 500;
       out.set(code, {
         ...policy,
-        statuses: ttl === 0 && statuses === 'any' ? new Set<number>() : statuses,
+        statuses: ttl === 0 && statuses === ANY_STATUS ? new Set<number>() : statuses,
         defaultTtlSeconds: serverError ? 0 : ttl,
         maxHeuristicTtlSeconds: serverError ? 0 : (policy.maxHeuristicTtlSeconds ?? 0),
         maxTtlSeconds: Math.max(1, Math.min(ttl, policy.maxTtlSeconds)),

@@ -79,9 +79,14 @@ export function variantKey(key: string, index: Pick<VariantIndex, 'names' | 'gen
 
 const PARSED = new WeakMap<CacheEntry, VariantIndex>();
 
+/** Whether an entry is a variant index (one flags read: the hit path asks this of every entry). */
+export function isVariantIndex(entry: CacheEntry): boolean {
+  return ((entry.flags ?? 0) & ENTRY_VARIANT_INDEX) !== 0;
+}
+
 /** The variant index an entry holds, or undefined for an ordinary page. Parsed once per decoded entry. */
 export function readVariantIndex(entry: CacheEntry): VariantIndex | undefined {
-  if (((entry.flags ?? 0) & ENTRY_VARIANT_INDEX) === 0) return undefined;
+  if (!isVariantIndex(entry)) return undefined;
   let index = PARSED.get(entry);
   if (index === undefined) {
     const [generation = '', names = '', ...keys] = entry.body.toString('latin1').split('\n');

@@ -23,6 +23,7 @@ import {
   stringList,
 } from '../core/options';
 import { EDGE_KEYS, MAX_ENTRY_BYTES_LIMIT, OPTION_TABLE } from '../core/option-table';
+import { ANY_STATUS } from '../core/policy';
 import type { StorePolicyOptions } from '../core/policy';
 import { parseServerList } from '../core/ring';
 import type { StoreConfig } from '../core/stores/factory';
@@ -220,7 +221,7 @@ function parseOrigin(value: string): ResolvedOrigin {
 
 function isAny(v: unknown): boolean {
   const one = Array.isArray(v) && v.length === 1 ? (v as unknown[])[0] : v;
-  return typeof one === 'string' && one.trim().toLowerCase() === 'any';
+  return typeof one === 'string' && one.trim().toLowerCase() === ANY_STATUS;
 }
 
 /** An HTTP field name (RFC 9110 §5.1 token), lower-cased. */
@@ -256,8 +257,8 @@ export function resolveEdgeOptions(input: Readonly<EdgeOptions>): ResolvedEdgeOp
   }
 
   // 'any': every final status with explicit freshness (RFC 9111 §3); the default list is also heuristically cacheable.
-  const statuses: readonly number[] | 'any' = has(o, 'cacheStatuses') && isAny(o.cacheStatuses)
-    ? 'any'
+  const statuses: readonly number[] | typeof ANY_STATUS = has(o, 'cacheStatuses') && isAny(o.cacheStatuses)
+    ? ANY_STATUS
     : has(o, 'cacheStatuses')
     ? stringList('cacheStatuses', Array.isArray(o.cacheStatuses) ? o.cacheStatuses.map(String) : o.cacheStatuses).map((s) =>
         integerIn('cacheStatuses', s, 200, 599),
@@ -325,7 +326,7 @@ export function resolveEdgeOptions(input: Readonly<EdgeOptions>): ResolvedEdgeOp
       ? nonNegativeInt('staleWhileRevalidate', o.staleWhileRevalidate, 365 * 86400)
       : DEF.staleWhileRevalidate.edge.value,
     defaultStaleIfErrorSeconds: has(o, 'staleIfError') ? nonNegativeInt('staleIfError', o.staleIfError, 365 * 86400) : DEF.staleIfError.edge.value,
-    statuses: statuses === 'any' ? 'any' : new Set(statuses),
+    statuses: statuses === ANY_STATUS ? ANY_STATUS : new Set(statuses),
     maxTtlSeconds: has(o, 'maxTtlSeconds') ? positiveInt('maxTtlSeconds', o.maxTtlSeconds) : DEF.maxTtlSeconds.edge.value,
     keepSeconds: has(o, 'keep') ? nonNegativeInt('keep', o.keep, 365 * 86400) : DEF.keep.edge.value,
     // Vary variants need headers in the entry: the envelope format keeps them, raw entries (nginx's) cannot.

@@ -8,7 +8,7 @@ import { storedValue } from '../store';
 import type { CacheStore, NodeHealth, StoredValue } from '../store';
 
 export interface MemoryStoreOptions {
-  /** Total bytes held, values plus ~200 bytes overhead each. Required: an unbounded cache is refused. */
+  /** Total bytes held, values plus 1 KiB overhead each (ITEM_OVERHEAD). Required: an unbounded cache is refused. */
   maxBytes: number;
   /** Values larger than this are not stored. Default: min(1 MiB, maxBytes / 8). */
   maxEntryBytes?: number;

@@ -1,8 +1,7 @@
 // lookup: L1 synchronously, then memcached; the entry's age decides hit, stale or miss. A store fault
 // is a miss (the store counted it). A fresh L1 hit finishes without a single await.
-import { ENTRY_VARIANT_INDEX } from '../../core/entry';
 import type { CacheEntry } from '../../core/entry';
-import { readVariantIndex, variantKey } from '../../core/variants';
+import { isVariantIndex, readVariantIndex, variantKey } from '../../core/variants';
 import type { VariantIndex } from '../../core/variants';
 import { deltaSeconds, parseCacheControl } from '../../core/headers';
 import { ageSeconds, freshness } from '../../core/policy';
@@ -95,9 +94,9 @@ function afterGet(tx: Transaction, entry: CacheEntry | undefined, local: CacheEn
 
 export function lookup(tx: Transaction): StepName | Promise<StepName> {
   const cache = tx.ctx.cache;
-  const local = cache.getSync(tx.key);
+  const local = cache.getSync(tx.key, tx.now);
   // One flags read on the hit path: an index is not a page.
-  if (local !== undefined && ((local.flags ?? 0) & ENTRY_VARIANT_INDEX) !== 0) return toVariant(tx, readVariantIndex(local)!);
+  if (local !== undefined && isVariantIndex(local)) return toVariant(tx, readVariantIndex(local)!);
   if (local !== undefined) {
     // Freshness once: a fresh copy is the hit; a stale one is final only when there is no memcached behind it.
     const f = freshness(local, tx.now);
