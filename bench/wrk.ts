@@ -26,6 +26,17 @@ export function wrkScript(dir: string, paths: readonly string[]): string {
   return file;
 }
 
+/**
+ * Lua giving each wrk thread its number (1, 2, ...): wrk runs setup() in its main Lua state once per thread;
+ * a script reads it in init() with tonumber(wrk.thread:get("id")).
+ */
+export const WRK_THREAD_IDS = `local threads = 0
+function setup(thread)
+  threads = threads + 1
+  thread:set("id", threads)
+end
+`;
+
 const toMs = (v: string | undefined, unit: string | undefined): number => {
   const n = Number(v ?? NaN);
   return unit === 'us' ? n / 1000 : unit === 's' ? n * 1000 : n;
