@@ -1,8 +1,13 @@
 // Small servers the edge bench compares against, each run as its own process:
-//   origin PORT BYTES [MAXAGE] [DELAY_MS]
+//   origin PORT BYTES [MAXAGE] [DELAY_MS] [CPU_MS]
 //                          a node:http origin rendering a page of BYTES (cacheable for MAXAGE s, 3600 by
-//                          default; answered after DELAY_MS when given); GET /__bench/origin-requests
+//                          default; answered after DELAY_MS when given; each render also keeps the CPU busy
+//                          for CPU_MS when given, a CMS's template work); GET /__bench/origin-requests
 //                          answers how many requests it has rendered (itself not counted)
+//   slow PORT BYTES [REST_AFTER_MS]
+//                          an origin whose page of BYTES arrives in two parts: the head and its first
+//                          FIRST_CHUNK bytes at once, the rest REST_AFTER_MS later (500 by default), as a CMS
+//                          flushing its <head> early; cacheable for an hour; counts requests as above
 //   map PORT BYTES         a bare node:http server answering from a Map: the ceiling for Node
 //   memjs PORT MEMCACHED   a bare node:http server doing one memjs GET per request (raw entry)
 // The bare servers send the same headers as an edge hit, so every server does the same job.
@@ -29,6 +34,17 @@ export function hitHeaders(length: number): string[] {
 /** The origin's count of rendered requests (read before and after a run: origin requests of the run). */
 export const COUNT_PATH = '/__bench/origin-requests';
 
+/** The bytes the slow origin sends at once, with its head; the rest of its page follows later. */
+export const FIRST_CHUNK = 8192;
+
+/** Keeps this thread busy for `ms` (a render's CPU cost). */
+function burn(ms: number): void {
+  const end = performance.now() + ms;
+  while (performance.now() < end) {
+    // spin: the render's work
+  }
+}
+
 export function page(bytes: number): Buffer {
   const head = '<!doctype html><html><head><title>bench</title></head><body>';
   const tail = '</body></html>';
@@ -38,14 +54,16 @@ export function page(bytes: number): Buffer {
 }
 
 function main(): void {
-  const [kind, portArg, arg, maxAgeArg, delayArg] = process.argv.slice(2);
+  const [kind, portArg, arg, maxAgeArg, delayArg, cpuArg] = process.argv.slice(2);
   const port = Number(portArg);
   if (kind === 'origin') {
     const body = page(Number(arg));
     const cacheControl = `max-age=${maxAgeArg ?? '3600'}`;
     const delay = Number(delayArg ?? 0);
+    const cpuMs = Number(cpuArg ?? 0);
     let rendered = 0;
     const render = (res: http.ServerResponse): void => {
+      if (cpuMs > 0) burn(cpuMs);
       // A render costs something real: the page is rebuilt from its parts on every request.
       const html = Buffer.from(body.toString('utf8').split('\n').join('\n'));
       res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': cacheControl, 'content-length': html.length });
@@ -60,6 +78,23 @@ function main(): void {
         rendered++;
         if (delay > 0) setTimeout(render, delay, res);
         else render(res);
+      })
+      .listen(port, '127.0.0.1');
+  } else if (kind === 'slow') {
+    const body = page(Number(arg));
+    const restAfter = Number(maxAgeArg ?? 500);
+    let rendered = 0;
+    http
+      .createServer((req, res) => {
+        if (req.url === COUNT_PATH) {
+          res.end(String(rendered));
+          return;
+        }
+        rendered++;
+        res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'max-age=3600', 'content-length': body.length });
+        res.write(body.subarray(0, FIRST_CHUNK));
+        const timer = setTimeout(() => res.end(body.subarray(FIRST_CHUNK)), restAfter);
+        res.once('close', () => clearTimeout(timer));
       })
       .listen(port, '127.0.0.1');
   } else if (kind === 'map') {
@@ -95,7 +130,7 @@ function main(): void {
       })
       .listen(port, '127.0.0.1');
   } else {
-    process.stderr.write('usage: servers.js origin|map|memjs PORT ARG\n');
+    process.stderr.write('usage: servers.js origin|slow|map|memjs PORT ARG\n');
     process.exit(2);
   }
 }

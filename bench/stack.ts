@@ -47,10 +47,20 @@ export async function startMemcached(megabytes = 256): Promise<Server & { addres
   return { port, base: `memcached://127.0.0.1:${port}`, child, address: `127.0.0.1:${port}` };
 }
 
-/** The bench origin: a page of `bytes` rendered per request, cacheable for `maxAge` s, after `delayMs`. */
-export async function startOrigin(bytes: number, maxAge = 3600, delayMs = 0): Promise<Server> {
+/**
+ * The bench origin: a page of `bytes` rendered per request, cacheable for `maxAge` s, after `delayMs`, each
+ * render keeping the CPU busy for `cpuMs`.
+ */
+export async function startOrigin(bytes: number, maxAge = 3600, delayMs = 0, cpuMs = 0): Promise<Server> {
   const port = await freePort();
-  const child = await start(process.execPath, [SERVERS, 'origin', String(port), String(bytes), String(maxAge), String(delayMs)], port);
+  const child = await start(process.execPath, [SERVERS, 'origin', String(port), String(bytes), String(maxAge), String(delayMs), String(cpuMs)], port);
+  return { port, base: `http://127.0.0.1:${port}`, child };
+}
+
+/** The slow-body origin: the head and the first chunk of a page of `bytes` at once, the rest `restAfterMs` later. */
+export async function startSlowOrigin(bytes: number, restAfterMs = 500): Promise<Server> {
+  const port = await freePort();
+  const child = await start(process.execPath, [SERVERS, 'slow', String(port), String(bytes), String(restAfterMs)], port);
   return { port, base: `http://127.0.0.1:${port}`, child };
 }
 
