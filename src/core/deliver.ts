@@ -24,7 +24,7 @@ export interface DeliverRequest {
 }
 
 /** RFC 9111 §5.1: Age on answers from the cache, and on a fresh fetch that arrived with an age already. */
-function pushCacheHeaders(h: string[], status: CacheStatus, age: number): void {
+export function pushCacheHeaders(h: string[], status: CacheStatus, age: number): void {
   if (isCachedStatus(status) || age > 0) h.push('age', String(age));
   h.push(X_CACHE, status, CACHE_STATUS, CACHE_STATUS_HEADER[status]);
 }

@@ -31,6 +31,8 @@ export type FetchOutcome =
       readonly revalidated?: boolean;
       /** The fetching request's headers: a waiter whose own select another Vary variant fetches its own. */
       readonly requestHeaders?: IncomingHttpHeaders;
+      /** The fetching request's client already has the page (streamed while it was stored). */
+      readonly delivered?: boolean;
     }
   | {
       readonly kind: 'own';
@@ -38,6 +40,8 @@ export type FetchOutcome =
       readonly prefix: readonly Buffer[];
       /** Whether the response itself made it unstorable (then the page gets a hit-for-miss mark). */
       readonly uncacheable: boolean;
+      /** The fetching request's client already has the head and is being sent the rest. */
+      readonly delivered?: boolean;
     };
 
 export interface EdgeContext {

@@ -2,7 +2,8 @@
 // compressed once, written off the client's path), run by this process's leader under the shared fill
 // lock (src/core/fill.ts). What may not be shared comes back as the fetching request's own response.
 import { acceptsEncoding } from '../core/accept';
-import { compressEntry, entryEncoding } from '../core/compress';
+import { compressEntry, entryEncoding, mayCompress, withVaryAcceptEncoding } from '../core/compress';
+import { pushCacheHeaders, writeHeadList } from '../core/deliver';
 import type { IncomingHttpHeaders } from 'node:http';
 import CachePolicy from 'http-cache-semantics';
 import { ENTRY_ETAG_WEAKENED, ENTRY_NO_TRANSFORM, entryHeader, hasValidator } from '../core/entry';
@@ -17,7 +18,7 @@ import type { EdgeContext, FetchOutcome } from './context';
 import { originRequestHeaders } from './forward';
 import { classifyOriginError } from './origins';
 import { storeEntry } from './store';
-import { collectUpTo } from './stream';
+import { collectUpTo, streamRest } from './stream';
 import type { Transaction } from './transaction';
 
 const NOT_WRITTEN: Promise<boolean> = Promise.resolve(false);
@@ -151,22 +152,34 @@ export async function fillFromOrigin(ctx: EdgeContext, tx: Transaction, conditio
     ctx.stats.topNotStored.record(tx.host + tx.requestUri, 'too-large');
     return { kind: 'own', response, prefix: [], uncacheable: true };
   }
+  const storedHeaders = withRuleHeaders(tx.rule, storableHeaders(response.headers, ctx.opts.policy.targetedField));
+  const noTransform = (decision.flags & ENTRY_NO_TRANSFORM) !== 0;
+  // The fetching client gets the page as it arrives, while it is collected to be stored (nginx's
+  // proxy_cache and Varnish's streaming): storing never delays its first byte.
+  const stream = streamsToClient(tx, stale, response.headers) ? new MissStream(ctx, tx, response.statusCode, storedHeaders, declared, decision.initialAgeSeconds, noTransform) : undefined;
   let body: Awaited<ReturnType<typeof collectUpTo>>;
   try {
-    body = await collectUpTo(response.body, limit);
+    body = await collectUpTo(response.body, limit, stream?.onChunk);
   } catch (err) {
-    // A body cut off mid-way is the origin failing (stale-if-error applies), not a bug here.
+    // A body cut off mid-way is the origin failing (stale-if-error applies), not a bug here. A client
+    // whose head is already out has its response cut (synth destroys it): it sees the failure.
     throw classifyOriginError(err, 'origin body');
   }
+  const streaming = stream?.started === true;
   if (!body.complete) {
     // Over the limit: not stored, and the rest of the body streams to this client (never buffered whole).
     ctx.metrics.notStored.labels('too-large').inc();
     ctx.stats.topNotStored.record(tx.host + tx.requestUri, 'too-large');
+    if (streaming) {
+      streamRest(tx.res, response.body);
+      return { kind: 'own', response, prefix: [], uncacheable: true, delivered: true };
+    }
     return { kind: 'own', response, prefix: body.chunks, uncacheable: true };
   }
+  if (streaming) tx.res.end();
   const fetched: CacheEntry = {
     status: response.statusCode,
-    headers: withRuleHeaders(tx.rule, storableHeaders(response.headers, ctx.opts.policy.targetedField)),
+    headers: storedHeaders,
     body: body.chunks.length === 1 ? body.chunks[0]! : Buffer.concat(body.chunks, body.size),
     // RFC 9111 §4.2.3: dated back by the Age it arrived with and counted from when the request came in
     // (the origin's response time is part of the age); delivered Age and freshness count from this point.
@@ -181,7 +194,6 @@ export async function fillFromOrigin(ctx: EdgeContext, tx: Transaction, conditio
   };
   // Compressed once here, then sent as stored to every client that accepts it; a no-transform response
   // never is (RFC 9111 §5.2.2.6: stored and served exactly as received).
-  const noTransform = (decision.flags & ENTRY_NO_TRANSFORM) !== 0;
   let entry = noTransform ? fetched : await compressEntry(fetched, ctx.opts.compression, ctx.opts.compressMinBytes);
   if (entry !== fetched) {
     // compressEntry made a strong ETag weak (another representation): remember it, so a revalidation sends
@@ -192,7 +204,75 @@ export async function fillFromOrigin(ctx: EdgeContext, tx: Transaction, conditio
     if (!acceptsEncoding(tx.req.headers['accept-encoding'], entryEncoding(entry))) ctx.decoded.seed(entry, fetched.body);
   }
   const written = storeEntry(ctx, tx, entry, response.headers);
-  return { kind: 'page', entry, stored: written !== undefined, written: written ?? NOT_WRITTEN, requestHeaders: tx.req.headers };
+  return { kind: 'page', entry, stored: written !== undefined, written: written ?? NOT_WRITTEN, requestHeaders: tx.req.headers, delivered: streaming };
+}
+
+/**
+ * Whether the fetching client takes the page as it streams from the origin: a plain GET (no range and no
+ * conditional, which are answered from the stored page) for a page not stored at all, whose coding (if the
+ * origin sent one) the client accepts. A background refresh has no client waiting (a stale page is stored).
+ */
+function streamsToClient(tx: Transaction, stale: CacheEntry | undefined, headers: IncomingHttpHeaders): boolean {
+  const h = tx.req.headers;
+  if (tx.req.method !== 'GET' || stale !== undefined || tx.entry !== undefined || tx.res.headersSent) return false;
+  if (h.range !== undefined || h['if-none-match'] !== undefined || h['if-modified-since'] !== undefined) return false;
+  const coding = headerString(headers['content-encoding'])?.trim().toLowerCase();
+  return coding === undefined || coding === 'identity' || acceptsEncoding(h['accept-encoding'], coding);
+}
+
+/**
+ * A miss streamed to its client. Decided at the first chunk of the body: a client that takes the coding
+ * the page is stored in, when that chunk is the whole page, gets the stored (compressed) page at once, as
+ * a hit would, since there is nothing to wait for; every other client gets the origin's bytes as they
+ * arrive (a client that takes gzip then gets the page uncompressed, this once: it is compressed whole
+ * when stored, for the clients after it).
+ */
+class MissStream {
+  started = false;
+  private decided = false;
+  readonly onChunk: (chunk: Buffer) => void;
+  constructor(
+    private readonly ctx: EdgeContext,
+    private readonly tx: Transaction,
+    private readonly status: number,
+    private readonly stored: readonly string[],
+    private readonly declared: number,
+    private readonly age: number,
+    private readonly noTransform: boolean,
+  ) {
+    this.onChunk = (chunk: Buffer): void => {
+      if (!this.decided) this.decide(chunk.length);
+      if (this.started) this.tx.res.write(chunk);
+    };
+  }
+
+  private decide(firstChunkBytes: number): void {
+    this.decided = true;
+    const { ctx, tx } = this;
+    const coding = ctx.opts.compression;
+    const compressed = !this.noTransform && mayCompress(this.stored, coding, ctx.opts.compressMinBytes, this.declared >= 0 ? this.declared : undefined);
+    if (compressed && firstChunkBytes === this.declared && acceptsEncoding(tx.req.headers['accept-encoding'], coding)) return;
+    this.started = this.writeHead(compressed);
+  }
+
+  /**
+   * The head the stored page will have (as a hit sends it), Vary: Accept-Encoding when it is stored
+   * compressed, its Content-Length when the origin declared one, and Age (when it came with one), X-Cache
+   * and Cache-Status. False when Node refuses a header: the page is then delivered from its entry, which
+   * answers for it.
+   */
+  private writeHead(compressed: boolean): boolean {
+    const h = this.stored.slice();
+    if (compressed) withVaryAcceptEncoding(h);
+    if (this.declared >= 0 && this.status !== 204) h.push('content-length', String(this.declared));
+    pushCacheHeaders(h, this.tx.status, this.age);
+    try {
+      writeHeadList(this.tx.res, this.status, h);
+    } catch {
+      return false;
+    }
+    return true;
+  }
 }
 
 /**

@@ -1,14 +1,17 @@
 // Streaming an origin response to the client with back-pressure (stream.pipeline), for pass, for pages
 // that are not shared, and for pages too large to store. Bodies are never buffered whole here.
-import type { Readable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { CACHE_STATUS, CACHE_STATUS_HEADER, X_CACHE } from '../core/status';
 import { clientResponseHeaders } from './forward';
 import type { Transaction } from './transaction';
 
-/** Buffers a body up to `limit` bytes. Past the limit it stops reading and hands back what it has. */
-export function collectUpTo(body: Readable, limit: number): Promise<{ complete: boolean; chunks: Buffer[]; size: number }> {
+/**
+ * Buffers a body up to `limit` bytes. Past the limit it stops reading and hands back what it has. With
+ * `onChunk`, each chunk is also handed on as it arrives (a fill streaming to its client while it stores).
+ */
+export function collectUpTo(body: Readable, limit: number, onChunk?: (chunk: Buffer) => void): Promise<{ complete: boolean; chunks: Buffer[]; size: number }> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -20,6 +23,7 @@ export function collectUpTo(body: Readable, limit: number): Promise<{ complete: 
     function onData(chunk: Buffer): void {
       chunks.push(chunk);
       size += chunk.length;
+      onChunk?.(chunk);
       if (size > limit) {
         body.pause();
         cleanup();
@@ -43,6 +47,11 @@ export function collectUpTo(body: Readable, limit: number): Promise<{ complete: 
 function streamDone(err: NodeJS.ErrnoException | null): void {
   // pipeline has already destroyed both sides; a client that went away is not an error worth more.
   void err;
+}
+
+/** The rest of an origin body whose head and first bytes this client already has. */
+export function streamRest(res: Writable, body: Readable): void {
+  pipeline(body, res, streamDone);
 }
 
 /** Writes the origin's head and streams its body (after `prefix`, bytes already read) to the client. */

@@ -141,7 +141,19 @@ describe('one edge', () => {
   it('compresses a text page once; gzip and identity clients get identical decoded bodies', async () => {
     const agent = new http.Agent({ keepAlive: true });
     try {
-      const gz = await get(edge.port, '/article', agent, { 'accept-encoding': 'gzip, deflate, br' });
+      // The miss streams the origin's bytes (a 70 KB page arrives in parts), stored compressed meanwhile.
+      const miss = await get(edge.port, '/article', agent, { 'accept-encoding': 'gzip, deflate, br' });
+      expect(miss.xcache).toBe('MISS');
+      expect(miss.headers['content-encoding']).toBeUndefined();
+      expect(miss.headers.vary).toMatch(/Accept-Encoding/);
+      expect(miss.body.equals(BIG_TEXT)).toBe(true);
+      // Stored once compressed (a request before that joins the fill and gets the page from it).
+      let gz = await get(edge.port, '/article', agent, { 'accept-encoding': 'gzip, deflate, br' });
+      for (let i = 0; i < 50 && gz.xcache !== 'HIT'; i++) {
+        await new Promise((r) => setTimeout(r, 20));
+        gz = await get(edge.port, '/article', agent, { 'accept-encoding': 'gzip, deflate, br' });
+      }
+      expect(gz.xcache).toBe('HIT');
       expect(gz.headers['content-encoding']).toBe('gzip');
       expect(gz.headers.vary).toMatch(/Accept-Encoding/);
       expect(gz.headers.etag).toBe('W/"a1"');

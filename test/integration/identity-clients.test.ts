@@ -36,6 +36,8 @@ describe('edge', () => {
   });
 
   it('serves identity clients the decoded page with a Content-Length, and gzip clients the stored bytes', async () => {
+    // The miss streams the origin's bytes; the page is stored compressed for the requests after it.
+    expect((await request(port, '/page', { headers: { 'accept-encoding': 'gzip' } })).headers['x-cache']).toBe('MISS');
     const gz = await request(port, '/page', { headers: { 'accept-encoding': 'gzip' } });
     expect(gz.headers['content-encoding']).toBe('gzip');
     expect(gunzipSync(gz.body).toString()).toBe(PAGE);
@@ -56,6 +58,8 @@ describe('edge', () => {
   });
 
   it('streams a large page through zlib for identity clients (no copy, no Content-Length), byte-exact', async () => {
+    // The miss streams the origin's bytes; the page is stored compressed for the requests after it.
+    expect((await request(port, '/large', { headers: { 'accept-encoding': 'gzip' } })).headers['x-cache']).toBe('MISS');
     const gz = await request(port, '/large', { headers: { 'accept-encoding': 'gzip' } });
     expect(gz.headers['content-encoding']).toBe('gzip');
     expect(gz.body.length).toBeGreaterThan(256 * 1024);

@@ -33,6 +33,12 @@ function useOutcome(tx: Transaction, outcome: FetchOutcome, mine: boolean): Step
     // The fill this request joined fetched another Vary variant (RFC 9111 §4.1): it asks the origin itself.
     return 'pass';
   }
+  if (mine && outcome.delivered === true) {
+    // Streamed to this client as it came from the origin (fill.ts).
+    if (outcome.kind === 'page') tx.entry = outcome.entry;
+    else if (outcome.uncacheable) tx.ctx.uncacheable.mark(tx.key, Date.now());
+    return 'done';
+  }
   if (outcome.kind === 'page') {
     tx.entry = outcome.entry;
     if (outcome.revalidated === true) tx.status = 'REVALIDATED';
