@@ -209,7 +209,7 @@ export function createPageCache(options: PageCacheOptions): PageCache {
       }
       // Stamped with the versions now (its tags' and the global one), so a later purge holds without its index.
       const tags = plainTags(entry.tags);
-      if (format === 'envelope' && tags.length > 0) entry = generations.stamp(entry);
+      if (format === 'envelope' && tags.length > 0) entry = await generations.stamp(entry);
       const { value, flags } = encodeEntry(entry, format, raw.gzipFlag);
       if (value.length > maxEntryBytes) {
         tooLarge.inc();

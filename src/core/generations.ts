@@ -72,8 +72,13 @@ function currentPart(value: string): string {
 function noop(): void {}
 
 export interface Generations {
-  /** The entry with a stamp of the versions this process knows (an earlier stamp replaced); versions unknown here are created. Never waits. */
-  stamp(entry: CacheEntry): CacheEntry;
+  /**
+   * The entry with a stamp of the versions this process knows (an earlier stamp replaced). A version unknown
+   * here is created (memcached add); with a shared store the stamp then waits for that add, and for the
+   * version another process made first when the add finds one, so the page is stamped with the version every
+   * process reads (else it would be a miss everywhere until stored again). Once per version per process.
+   */
+  stamp(entry: CacheEntry): CacheEntry | Promise<CacheEntry>;
   /** The entry's stamp against this process's copy of the versions; undefined when a version must be read from the store first. Unstamped: current. */
   currentSync(entry: CacheEntry, now: number): Currency | undefined;
   /** The entry's stamp against the versions, reading those this process has no fresh copy of (in parallel: one round trip). */
@@ -130,6 +135,8 @@ export function createGenerations(pages: CacheStore, keyPrefix: string, versionT
   const stamps = new WeakMap<CacheEntry, Stamp | null>();
   const keyOfTag = new Map<string, string>();
   const globalKey = versionKey(keyPrefix, undefined);
+  /** Versions this process is creating in memcached (add sent, answer not in yet), by key. */
+  const creating = new Map<string, Promise<void>>();
 
   function tagKey(tag: string): string {
     let k = keyOfTag.get(tag);
@@ -213,25 +220,51 @@ export function createGenerations(pages: CacheStore, keyPrefix: string, versionT
     if (c !== undefined && c.value !== '' && c.value !== UNKNOWN) return currentPart(c.value);
     const fresh = freshVersion();
     remember(key, fresh, now);
-    store.add(key, Buffer.from(fresh, 'latin1'), 0, 0).then(
-      // Taken: learn the one another process made. Not asked (memcached down): forget ours, never stored.
-      function added(result: boolean | undefined): Promise<unknown> | undefined {
-        if (result === false) return read(key, Date.now());
-        if (result === undefined) forget(key, fresh);
-        return undefined;
-      },
-      noop,
-    ).catch(noop);
+    const settled = store
+      .add(key, Buffer.from(fresh, 'latin1'), 0, 0)
+      .then(
+        // Taken: learn the one another process made. Not asked (memcached down): forget ours, never stored.
+        function added(result: boolean | undefined): Promise<unknown> | undefined {
+          if (result === false) return read(key, Date.now());
+          if (result === undefined) forget(key, fresh);
+          return undefined;
+        },
+        noop,
+      )
+      .catch(noop)
+      .then(() => {
+        if (creating.get(key) === settled) creating.delete(key);
+      });
+    // The embedded store is this process's alone: no other version can be there first.
+    if (store.kind !== 'memory') creating.set(key, settled);
     return fresh;
   }
 
+  /** The version this process knows for a key now, or `fallback` (memcached was down: ours was never stored). */
+  function knownOr(key: string, fallback: string): string {
+    const c = cached.get(key);
+    return c !== undefined && c.value !== '' && c.value !== UNKNOWN ? currentPart(c.value) : fallback;
+  }
+
+  function withStamp(entry: CacheEntry, tags: readonly string[], values: readonly string[]): CacheEntry {
+    return { ...entry, tags: [...tags, `${STAMP}${values.join(' ')}`] };
+  }
+
   return {
-    stamp(entry: CacheEntry): CacheEntry {
+    stamp(entry: CacheEntry): CacheEntry | Promise<CacheEntry> {
       const tags = plainTags(entry.tags);
       const now = Date.now();
-      let stamp = `${STAMP}${versionForStamp(globalKey, now)}`;
-      for (const tag of tags) stamp += ` ${versionForStamp(tagKey(tag), now)}`;
-      return { ...entry, tags: [...tags, stamp] };
+      const keys = [globalKey];
+      for (const tag of tags) keys.push(tagKey(tag));
+      let waits: Promise<void>[] | undefined;
+      const values = keys.map((key) => {
+        const value = versionForStamp(key, now);
+        const pending = creating.get(key);
+        if (pending !== undefined) (waits ??= []).push(pending);
+        return value;
+      });
+      if (waits === undefined) return withStamp(entry, tags, values);
+      return Promise.all(waits).then(() => withStamp(entry, tags, keys.map((key, i) => knownOr(key, values[i]!))));
     },
 
     currentSync(entry: CacheEntry, now: number): Currency | undefined {
