@@ -53,6 +53,21 @@ export function page(bytes: number): Buffer {
   return Buffer.from(head + body + tail);
 }
 
+/** An origin that answers COUNT_PATH with how many pages it has rendered, and renders the rest with `render`. */
+function countingOrigin(port: number, render: (res: http.ServerResponse) => void): void {
+  let rendered = 0;
+  http
+    .createServer((req, res) => {
+      if (req.url === COUNT_PATH) {
+        res.end(String(rendered));
+        return;
+      }
+      rendered++;
+      render(res);
+    })
+    .listen(port, '127.0.0.1');
+}
+
 function main(): void {
   const [kind, portArg, arg, maxAgeArg, delayArg, cpuArg] = process.argv.slice(2);
   const port = Number(portArg);
@@ -61,7 +76,6 @@ function main(): void {
     const cacheControl = `max-age=${maxAgeArg ?? '3600'}`;
     const delay = Number(delayArg ?? 0);
     const cpuMs = Number(cpuArg ?? 0);
-    let rendered = 0;
     const render = (res: http.ServerResponse): void => {
       if (cpuMs > 0) burn(cpuMs);
       // A render costs something real: the page is rebuilt from its parts on every request.
@@ -69,34 +83,19 @@ function main(): void {
       res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': cacheControl, 'content-length': html.length });
       res.end(html);
     };
-    http
-      .createServer((req, res) => {
-        if (req.url === COUNT_PATH) {
-          res.end(String(rendered));
-          return;
-        }
-        rendered++;
-        if (delay > 0) setTimeout(render, delay, res);
-        else render(res);
-      })
-      .listen(port, '127.0.0.1');
+    countingOrigin(port, (res) => {
+      if (delay > 0) setTimeout(render, delay, res);
+      else render(res);
+    });
   } else if (kind === 'slow') {
     const body = page(Number(arg));
     const restAfter = Number(maxAgeArg ?? 500);
-    let rendered = 0;
-    http
-      .createServer((req, res) => {
-        if (req.url === COUNT_PATH) {
-          res.end(String(rendered));
-          return;
-        }
-        rendered++;
-        res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'max-age=3600', 'content-length': body.length });
-        res.write(body.subarray(0, FIRST_CHUNK));
-        const timer = setTimeout(() => res.end(body.subarray(FIRST_CHUNK)), restAfter);
-        res.once('close', () => clearTimeout(timer));
-      })
-      .listen(port, '127.0.0.1');
+    countingOrigin(port, (res) => {
+      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'max-age=3600', 'content-length': body.length });
+      res.write(body.subarray(0, FIRST_CHUNK));
+      const timer = setTimeout(() => res.end(body.subarray(FIRST_CHUNK)), restAfter);
+      res.once('close', () => clearTimeout(timer));
+    });
   } else if (kind === 'map') {
     const map = new Map<string, Buffer>();
     const body = page(Number(arg));

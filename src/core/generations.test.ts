@@ -39,7 +39,7 @@ describe('generations', () => {
     await g.bump('all');
     expect(g.currentSync(other, 13)).toBe('gone');
     // A page stored now is current again.
-    expect(g.currentSync(await g.stamp(page(['c'])), 14)).toBe('current');
+    expect(g.currentSync(g.stamp(page(['c'])), 14)).toBe('current');
   });
 
   it('a lost version (evicted) makes its pages misses, never current again', async () => {
@@ -53,10 +53,10 @@ describe('generations', () => {
 
   it('a soft purge makes the pages stale, for up to four more soft purges, then gone; a page stored after is current', async () => {
     const { g } = setup();
-    const p = await g.stamp(page(['a']));
+    const p = g.stamp(page(['a']));
     await g.bump(['a'], true);
     expect(g.currentSync(p, Date.now())).toBe('stale');
-    const q = await g.stamp(page(['a']));
+    const q = g.stamp(page(['a']));
     expect(g.currentSync(q, Date.now())).toBe('current');
     for (let i = 0; i < 3; i++) await g.bump(['a'], true);
     expect(await g.current(p, Date.now())).toBe('stale');
@@ -77,7 +77,8 @@ describe('generations', () => {
       suspect: () => down,
     });
     const g = createGenerations(flaky, 'p:', 1);
-    const p = await g.stamp(page(['a']));
+    const p = g.stamp(page(['a']));
+    await new Promise((r) => setImmediate(r));
     expect(await g.current(p, Date.now() + 10)).toBe('current');
     down = true;
     expect(await g.current(p, Date.now() + 20)).toBe('current');
@@ -95,11 +96,17 @@ describe('generations', () => {
     // The in-process store standing in for memcached, shared by two processes.
     const shared = Object.assign(Object.create(store) as typeof store, { kind: 'memcached' as const });
     const first = createGenerations(shared, 'p:', 60_000);
-    const made = await first.stamp(page(['a']));
+    const made = first.stamp(page(['a']));
+    await first.settled(made);
     const second = createGenerations(shared, 'p:', 60_000);
-    const p = await second.stamp(page(['a']));
-    // Its own add lost to the version already there: it learnt that one and stamped with it.
+    const first2 = second.stamp(page(['a']));
+    // Stamped at once with a version of its own, whose add is in flight...
+    expect(first2.tags[1]).not.toBe(made.tags[1]);
+    // ...which lost to the version already there: settled gives the page stamped with that one.
+    const p = (await second.settled(first2))!;
     expect(p.tags[1]).toBe(made.tags[1]);
+    expect(second.settled(p)).toBeUndefined();
+    expect(second.currentSync(p, Date.now())).toBe('current');
     expect(await first.current(p, Date.now())).toBe('current');
     expect(await createGenerations(shared, 'p:', 60_000).current(p, Date.now())).toBe('current');
   });

@@ -72,13 +72,15 @@ function currentPart(value: string): string {
 function noop(): void {}
 
 export interface Generations {
+  /** The entry with a stamp of the versions this process knows (an earlier stamp replaced); versions unknown here are created. Never waits. */
+  stamp(entry: CacheEntry): CacheEntry;
   /**
-   * The entry with a stamp of the versions this process knows (an earlier stamp replaced). A version unknown
-   * here is created (memcached add); with a shared store the stamp then waits for that add, and for the
-   * version another process made first when the add finds one, so the page is stamped with the version every
-   * process reads (else it would be a miss everywhere until stored again). Once per version per process.
+   * For a stamp with a version this process is creating (its memcached add not answered yet): settles when
+   * the add does, with the entry stamped again when the add found another process's version (learnt
+   * meanwhile), so it can be stored again under the version every process reads; else with undefined.
+   * Undefined at once (no promise) when no version of the stamp is being created: the usual case.
    */
-  stamp(entry: CacheEntry): CacheEntry | Promise<CacheEntry>;
+  settled(entry: CacheEntry): Promise<CacheEntry | undefined> | undefined;
   /** The entry's stamp against this process's copy of the versions; undefined when a version must be read from the store first. Unstamped: current. */
   currentSync(entry: CacheEntry, now: number): Currency | undefined;
   /** The entry's stamp against the versions, reading those this process has no fresh copy of (in parallel: one round trip). */
@@ -251,20 +253,28 @@ export function createGenerations(pages: CacheStore, keyPrefix: string, versionT
   }
 
   return {
-    stamp(entry: CacheEntry): CacheEntry | Promise<CacheEntry> {
+    stamp(entry: CacheEntry): CacheEntry {
       const tags = plainTags(entry.tags);
       const now = Date.now();
-      const keys = [globalKey];
-      for (const tag of tags) keys.push(tagKey(tag));
+      const values = [versionForStamp(globalKey, now)];
+      for (const tag of tags) values.push(versionForStamp(tagKey(tag), now));
+      return withStamp(entry, tags, values);
+    },
+
+    settled(entry: CacheEntry): Promise<CacheEntry | undefined> | undefined {
+      if (creating.size === 0) return undefined;
+      const s = stampOf(entry);
+      if (s === null) return undefined;
       let waits: Promise<void>[] | undefined;
-      const values = keys.map((key) => {
-        const value = versionForStamp(key, now);
+      for (const key of s.keys) {
         const pending = creating.get(key);
         if (pending !== undefined) (waits ??= []).push(pending);
-        return value;
+      }
+      if (waits === undefined) return undefined;
+      return Promise.all(waits).then(() => {
+        const known = s.keys.map((key, i) => knownOr(key, s.values[i]!));
+        return known.every((v, i) => v === s.values[i]) ? undefined : withStamp(entry, plainTags(entry.tags), known);
       });
-      if (waits === undefined) return withStamp(entry, tags, values);
-      return Promise.all(waits).then(() => withStamp(entry, tags, keys.map((key, i) => knownOr(key, values[i]!))));
     },
 
     currentSync(entry: CacheEntry, now: number): Currency | undefined {
