@@ -171,12 +171,12 @@ export async function fillFromOrigin(ctx: EdgeContext, tx: Transaction, conditio
     ctx.metrics.notStored.labels('too-large').inc();
     ctx.stats.topNotStored.record(tx.host + tx.requestUri, 'too-large');
     if (streaming) {
+      stream!.release();
       streamRest(tx.res, response.body);
       return { kind: 'own', response, prefix: [], uncacheable: true, delivered: true };
     }
     return { kind: 'own', response, prefix: body.chunks, uncacheable: true };
   }
-  if (streaming) tx.res.end();
   const fetched: CacheEntry = {
     status: response.statusCode,
     headers: storedHeaders,
@@ -204,6 +204,9 @@ export async function fillFromOrigin(ctx: EdgeContext, tx: Transaction, conditio
     if (!acceptsEncoding(tx.req.headers['accept-encoding'], entryEncoding(entry))) ctx.decoded.seed(entry, fetched.body);
   }
   const written = storeEntry(ctx, tx, entry, response.headers);
+  // Its last byte only now: the page is in L1 and its memcached write is on the wire, so the request this
+  // client sends next finds it (on any worker or edge), as it would had the miss not streamed.
+  if (streaming) stream!.finish();
   return { kind: 'page', entry, stored: written !== undefined, written: written ?? NOT_WRITTEN, requestHeaders: tx.req.headers, delivered: streaming };
 }
 
@@ -230,6 +233,11 @@ function streamsToClient(tx: Transaction, stale: CacheEntry | undefined, headers
 class MissStream {
   started = false;
   private decided = false;
+  /**
+   * The last byte received, held back until the page is stored: a client that has the whole page (its
+   * Content-Length reached) may ask again at once, and must find it stored then.
+   */
+  private held: Buffer | undefined = undefined;
   readonly onChunk: (chunk: Buffer) => void;
   constructor(
     private readonly ctx: EdgeContext,
@@ -242,8 +250,29 @@ class MissStream {
   ) {
     this.onChunk = (chunk: Buffer): void => {
       if (!this.decided) this.decide(chunk.length);
-      if (this.started) this.tx.res.write(chunk);
+      if (!this.started || chunk.length === 0) return;
+      const res = this.tx.res;
+      const held = this.held;
+      this.held = chunk.subarray(chunk.length - 1);
+      res.cork();
+      if (held !== undefined) res.write(held);
+      if (chunk.length > 1) res.write(chunk.subarray(0, chunk.length - 1));
+      res.uncork();
     };
+  }
+
+  /** The held byte goes out (the rest of the body follows unstored). */
+  release(): void {
+    if (this.held !== undefined) this.tx.res.write(this.held);
+    this.held = undefined;
+  }
+
+  /** The held byte and the end of the response, once the page is stored. */
+  finish(): void {
+    const held = this.held;
+    this.held = undefined;
+    if (held !== undefined) this.tx.res.end(held);
+    else this.tx.res.end();
   }
 
   private decide(firstChunkBytes: number): void {
