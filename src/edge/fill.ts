@@ -235,7 +235,8 @@ class MissStream {
   private decided = false;
   /**
    * The last byte received, held back until the page is stored: a client that has the whole page (its
-   * Content-Length reached) may ask again at once, and must find it stored then.
+   * Content-Length reached) may ask again at once, and must find it stored then. A chunked response needs
+   * none: its client waits for the last chunk, which end() sends.
    */
   private held: Buffer | undefined = undefined;
   readonly onChunk: (chunk: Buffer) => void;
@@ -252,12 +253,18 @@ class MissStream {
       if (!this.decided) this.decide(chunk.length);
       if (!this.started || chunk.length === 0) return;
       const res = this.tx.res;
+      if (this.declared < 0) {
+        res.write(chunk);
+        return;
+      }
       const held = this.held;
       this.held = chunk.subarray(chunk.length - 1);
-      res.cork();
-      if (held !== undefined) res.write(held);
-      if (chunk.length > 1) res.write(chunk.subarray(0, chunk.length - 1));
-      res.uncork();
+      const out = chunk.subarray(0, chunk.length - 1);
+      if (held === undefined) {
+        if (out.length > 0) res.write(out);
+      } else {
+        res.write(Buffer.concat([held, out], out.length + 1));
+      }
     };
   }
 
