@@ -209,11 +209,7 @@ export function createPageCache(options: PageCacheOptions): PageCache {
       }
       // Stamped with the versions now (its tags' and the global one), so a later purge holds without its index.
       const tags = plainTags(entry.tags);
-      let settled: Promise<CacheEntry | undefined> | undefined;
-      if (format === 'envelope' && tags.length > 0) {
-        entry = generations.stamp(entry);
-        settled = generations.settled(entry);
-      }
+      if (format === 'envelope' && tags.length > 0) entry = generations.stamp(entry);
       const { value, flags } = encodeEntry(entry, format, raw.gzipFlag);
       if (value.length > maxEntryBytes) {
         tooLarge.inc();
@@ -226,14 +222,7 @@ export function createPageCache(options: PageCacheOptions): PageCache {
       // Raw entries are fresh while present (here and in nginx), so they live for the freshness left now.
       const lifetime =
         format === 'envelope' ? entryLifetimeSeconds(entry, keepSeconds) : Math.max(1, Math.floor(entry.ttlSeconds - (Date.now() - entry.storedAt) / 1000));
-      let ok = await store.set(key, value, flags, lifetime);
-      if (settled !== undefined) {
-        // Stamped with a version this process was creating, and another process's was there first: stored
-        // again under that one, or the page would be a miss everywhere until stored anew. (Stored at once
-        // all the same, so the request right after this one finds it here.)
-        const again = await settled;
-        if (again !== undefined) ok = await store.set(key, encodeEntry(again, format, raw.gzipFlag).value, flags, lifetime);
-      }
+      const ok = await store.set(key, value, flags, lifetime);
       if (ok) {
         stored.inc();
         // Envelope pages carry their versions, so the automatic site and prefix tags need no index: indexing

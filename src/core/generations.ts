@@ -74,13 +74,6 @@ function noop(): void {}
 export interface Generations {
   /** The entry with a stamp of the versions this process knows (an earlier stamp replaced); versions unknown here are created. Never waits. */
   stamp(entry: CacheEntry): CacheEntry;
-  /**
-   * For a stamp with a version this process is creating (its memcached add not answered yet): settles when
-   * the add does, with the entry stamped again when the add found another process's version (learnt
-   * meanwhile), so it can be stored again under the version every process reads; else with undefined.
-   * Undefined at once (no promise) when no version of the stamp is being created: the usual case.
-   */
-  settled(entry: CacheEntry): Promise<CacheEntry | undefined> | undefined;
   /** The entry's stamp against this process's copy of the versions; undefined when a version must be read from the store first. Unstamped: current. */
   currentSync(entry: CacheEntry, now: number): Currency | undefined;
   /** The entry's stamp against the versions, reading those this process has no fresh copy of (in parallel: one round trip). */
@@ -137,8 +130,6 @@ export function createGenerations(pages: CacheStore, keyPrefix: string, versionT
   const stamps = new WeakMap<CacheEntry, Stamp | null>();
   const keyOfTag = new Map<string, string>();
   const globalKey = versionKey(keyPrefix, undefined);
-  /** Versions this process is creating in memcached (add sent, answer not in yet), by key. */
-  const creating = new Map<string, Promise<void>>();
 
   function tagKey(tag: string): string {
     let k = keyOfTag.get(tag);
@@ -222,59 +213,25 @@ export function createGenerations(pages: CacheStore, keyPrefix: string, versionT
     if (c !== undefined && c.value !== '' && c.value !== UNKNOWN) return currentPart(c.value);
     const fresh = freshVersion();
     remember(key, fresh, now);
-    const settled = store
-      .add(key, Buffer.from(fresh, 'latin1'), 0, 0)
-      .then(
-        // Taken: learn the one another process made. Not asked (memcached down): forget ours, never stored.
-        function added(result: boolean | undefined): Promise<unknown> | undefined {
-          if (result === false) return read(key, Date.now());
-          if (result === undefined) forget(key, fresh);
-          return undefined;
-        },
-        noop,
-      )
-      .catch(noop)
-      .then(() => {
-        if (creating.get(key) === settled) creating.delete(key);
-      });
-    // The embedded store is this process's alone: no other version can be there first.
-    if (store.kind !== 'memory') creating.set(key, settled);
+    store.add(key, Buffer.from(fresh, 'latin1'), 0, 0).then(
+      // Taken: learn the one another process made. Not asked (memcached down): forget ours, never stored.
+      function added(result: boolean | undefined): Promise<unknown> | undefined {
+        if (result === false) return read(key, Date.now());
+        if (result === undefined) forget(key, fresh);
+        return undefined;
+      },
+      noop,
+    ).catch(noop);
     return fresh;
-  }
-
-  /** The version this process knows for a key now, or `fallback` (memcached was down: ours was never stored). */
-  function knownOr(key: string, fallback: string): string {
-    const c = cached.get(key);
-    return c !== undefined && c.value !== '' && c.value !== UNKNOWN ? currentPart(c.value) : fallback;
-  }
-
-  function withStamp(entry: CacheEntry, tags: readonly string[], values: readonly string[]): CacheEntry {
-    return { ...entry, tags: [...tags, `${STAMP}${values.join(' ')}`] };
   }
 
   return {
     stamp(entry: CacheEntry): CacheEntry {
       const tags = plainTags(entry.tags);
       const now = Date.now();
-      const values = [versionForStamp(globalKey, now)];
-      for (const tag of tags) values.push(versionForStamp(tagKey(tag), now));
-      return withStamp(entry, tags, values);
-    },
-
-    settled(entry: CacheEntry): Promise<CacheEntry | undefined> | undefined {
-      if (creating.size === 0) return undefined;
-      const s = stampOf(entry);
-      if (s === null) return undefined;
-      let waits: Promise<void>[] | undefined;
-      for (const key of s.keys) {
-        const pending = creating.get(key);
-        if (pending !== undefined) (waits ??= []).push(pending);
-      }
-      if (waits === undefined) return undefined;
-      return Promise.all(waits).then(() => {
-        const known = s.keys.map((key, i) => knownOr(key, s.values[i]!));
-        return known.every((v, i) => v === s.values[i]) ? undefined : withStamp(entry, plainTags(entry.tags), known);
-      });
+      let stamp = `${STAMP}${versionForStamp(globalKey, now)}`;
+      for (const tag of tags) stamp += ` ${versionForStamp(tagKey(tag), now)}`;
+      return { ...entry, tags: [...tags, stamp] };
     },
 
     currentSync(entry: CacheEntry, now: number): Currency | undefined {

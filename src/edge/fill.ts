@@ -204,10 +204,15 @@ export async function fillFromOrigin(ctx: EdgeContext, tx: Transaction, conditio
     if (!acceptsEncoding(tx.req.headers['accept-encoding'], entryEncoding(entry))) ctx.decoded.seed(entry, fetched.body);
   }
   const written = storeEntry(ctx, tx, entry, response.headers);
-  // Its last byte only now: the page is in L1 and its memcached write is on the wire, so the request this
-  // client sends next finds it (on any worker or edge), as it would had the miss not streamed.
-  if (streaming) stream!.finish();
+  // Its last byte only now, after this turn's memcached writes have gone out (their flush was queued
+  // first: setImmediate runs in order): the page is in L1 and its write on the wire, so the request this
+  // client sends next finds it on any worker or edge, as it would had the miss not streamed.
+  if (streaming) setImmediate(finishStream, stream!);
   return { kind: 'page', entry, stored: written !== undefined, written: written ?? NOT_WRITTEN, requestHeaders: tx.req.headers, delivered: streaming };
+}
+
+function finishStream(stream: MissStream): void {
+  stream.finish();
 }
 
 /**
@@ -239,6 +244,8 @@ class MissStream {
    * none: its client waits for the last chunk, which end() sends.
    */
   private held: Buffer | undefined = undefined;
+  /** Body bytes received so far. */
+  private received = 0;
   readonly onChunk: (chunk: Buffer) => void;
   constructor(
     private readonly ctx: EdgeContext,
@@ -253,18 +260,15 @@ class MissStream {
       if (!this.decided) this.decide(chunk.length);
       if (!this.started || chunk.length === 0) return;
       const res = this.tx.res;
-      if (this.declared < 0) {
+      this.received += chunk.length;
+      // Chunks go out whole; the one that completes the declared length keeps its last byte back (the
+      // origin's parser ends the body there, so it is the last chunk).
+      if (this.declared < 0 || this.received < this.declared) {
         res.write(chunk);
         return;
       }
-      const held = this.held;
       this.held = chunk.subarray(chunk.length - 1);
-      const out = chunk.subarray(0, chunk.length - 1);
-      if (held === undefined) {
-        if (out.length > 0) res.write(out);
-      } else {
-        res.write(Buffer.concat([held, out], out.length + 1));
-      }
+      if (chunk.length > 1) res.write(chunk.subarray(0, chunk.length - 1));
     };
   }
 
