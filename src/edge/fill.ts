@@ -171,7 +171,7 @@ export async function fillFromOrigin(ctx: EdgeContext, tx: Transaction, conditio
     ctx.metrics.notStored.labels('too-large').inc();
     ctx.stats.topNotStored.record(tx.host + tx.requestUri, 'too-large');
     if (streaming) {
-      stream!.release();
+      // (Only a body without a Content-Length runs over: nothing was held back from it.)
       streamRest(tx.res, response.body);
       return { kind: 'own', response, prefix: [], uncacheable: true, delivered: true };
     }
@@ -270,12 +270,6 @@ class MissStream {
       this.held = chunk.subarray(chunk.length - 1);
       if (chunk.length > 1) res.write(chunk.subarray(0, chunk.length - 1));
     };
-  }
-
-  /** The held byte goes out (the rest of the body follows unstored). */
-  release(): void {
-    if (this.held !== undefined) this.tx.res.write(this.held);
-    this.held = undefined;
   }
 
   /** The held byte and the end of the response, once the page is stored. */

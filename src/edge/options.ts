@@ -97,8 +97,8 @@ export interface EdgeOptions {
   staleIfError?: number | string;
   /** Cookie names (or name prefixes ending in '*') that do not change the page; requests with only these are cached. */
   ignoreCookies?: string | readonly string[];
-  /** Status codes that may be stored. */
-  cacheStatuses?: string | readonly (number | string)[];
+  /** Status codes that may be stored: a list (or '200,301' as a flag gives it), or 'any' (ANY_STATUS). */
+  cacheStatuses?: typeof ANY_STATUS | string | readonly (number | string)[];
   /** Access log: 0 off (default), 1 every request, 0.01 one in a hundred. */
   accessLogSample?: number | string;
   /** Largest request head accepted, bytes (16k); larger gets 431. */
@@ -219,6 +219,7 @@ function parseOrigin(value: string): ResolvedOrigin {
   return { url, base: url.origin };
 }
 
+/** Whether a cacheStatuses value says 'any' (as it is, or as a one-item list, any case). */
 function isAny(v: unknown): boolean {
   const one = Array.isArray(v) && v.length === 1 ? (v as unknown[])[0] : v;
   return typeof one === 'string' && one.trim().toLowerCase() === ANY_STATUS;

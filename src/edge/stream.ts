@@ -66,5 +66,5 @@ export function streamResponse(tx: Transaction, response: Dispatcher.ResponseDat
     return;
   }
   for (const chunk of prefix) res.write(chunk);
-  pipeline(response.body, res, streamDone);
+  streamRest(res, response.body);
 }
